@@ -1,0 +1,1 @@
+"""Hardened AutoDocs MCP server: version-specific Python package documentation for AI assistants."""

@@ -1,0 +1,1 @@
+"""Soak runner, sampler, gate statistics and report rendering."""
