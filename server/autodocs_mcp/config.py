@@ -195,9 +195,10 @@ def describe_errors(error: ValidationError) -> list[str]:
     return lines
 
 
-def load_settings(env_file: Path | str | None = ".env") -> Settings:
-    """Build settings from the environment and ``env_file``, raising ``SettingsError`` with readable lines."""
+def load_settings(env_file: Path | str | None = ".env", **overrides: Any) -> Settings:
+    """Build settings from the environment and ``env_file`` (``overrides``, e.g. CLI flags, win over both),
+    raising ``SettingsError`` with readable lines."""
     try:
-        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise SettingsError(describe_errors(exc)) from None

@@ -141,3 +141,45 @@ def start_mock(tmp_dir: Path, *extra_args: str) -> ManagedProcess:
         proc.stop()
         raise
     return proc
+
+
+def server_env(mock_url: str, cache_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for an ``autodocs-mcp`` child: upstream on the local mock, its own cache, quick retries."""
+    env = {
+        "AUTODOCS_PYPI_URL": f"{mock_url}/pypi",
+        "AUTODOCS_CACHE_DIR": str(cache_dir),
+        "AUTODOCS_RATE_LIMIT_RPM": "100000",
+        "AUTODOCS_BASE_RETRY_DELAY": "0.05",
+        "AUTODOCS_MAX_RETRY_DELAY": "0.5",
+        "AUTODOCS_LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+def start_server(tmp_dir: Path, mock_url: str, *extra_args: str, **env: str) -> ManagedProcess:
+    """``autodocs-mcp --transport http`` on a free loopback port, ready (``/readyz`` 200) when this returns."""
+    port = free_port()
+    cache_dir = Path(env.pop("cache_dir", str(tmp_dir / "cache")))
+    proc = start_process(
+        [
+            str(VENV_BIN / "autodocs-mcp"),
+            "--transport",
+            "http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra_args,
+        ],
+        tmp_dir / f"autodocs-mcp-{port}.log",
+        env=server_env(mock_url, cache_dir, **env),
+    )
+    proc.base_url = f"http://127.0.0.1:{port}"
+    proc.extra["cache_dir"] = cache_dir
+    try:
+        wait_http_ok(proc, f"{proc.base_url}/readyz")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc

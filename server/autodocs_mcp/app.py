@@ -1,0 +1,319 @@
+"""Assembles the MCP server: resources owned by the lifespan, the tools, and the tool-call accounting middleware.
+
+``ServerState`` is the one object the lifespan, the middleware, the tools and the HTTP routes share. It is created
+per server by ``build_server`` (never at import time), so two servers in one process do not share pools or caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent
+
+from autodocs_mcp.cache import DocCache
+from autodocs_mcp.config import Settings
+from autodocs_mcp.errors import AutoDocsError, ErrorCode
+from autodocs_mcp.metrics import RequestMetrics
+from autodocs_mcp.service import DocsService
+from autodocs_mcp.upstream import UpstreamClient
+
+log = structlog.get_logger("autodocs_mcp.app")
+
+TOOL_NAMES = (
+    "scan_dependencies",
+    "get_package_docs",
+    "get_package_docs_with_context",
+    "refresh_cache",
+    "get_cache_stats",
+    "health_check",
+    "ready_check",
+    "get_metrics",
+)
+
+
+@dataclass
+class Resources:
+    """Everything with a socket, a file or a task in it; closed in reverse order of creation."""
+
+    upstream: UpstreamClient
+    cache: DocCache
+    service: DocsService
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    resources: Resources | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    draining: bool = False
+    sessions_open: Any = None
+
+    @property
+    def ready(self) -> bool:
+        if self.resources is None or self.draining:
+            return False
+        return str(self.resources.upstream.breaker.state) != "open"
+
+    def snapshot(self) -> dict[str, Any]:
+        resources = self.resources
+        return {
+            "requests": self.metrics.snapshot(),
+            "upstream": resources.upstream.stats() if resources else {},
+            "cache": resources.cache.stats() if resources else {},
+            "sessions_open": self.sessions_open() if callable(self.sessions_open) else 0,
+            "ready": self.ready,
+            "draining": self.draining,
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+        }
+
+    def require(self) -> Resources:
+        if self.resources is None or self.draining:
+            raise AutoDocsError(
+                ErrorCode.SHUTTING_DOWN,
+                "the server is starting or shutting down",
+                suggestion="Retry in a few seconds.",
+                retryable=True,
+            )
+        return self.resources
+
+
+def open_resources(settings: Settings) -> Resources:
+    upstream = UpstreamClient.from_settings(settings)
+    cache = DocCache(
+        settings.cache_dir,
+        memory_entries=settings.memory_cache_entries,
+        memory_bytes=settings.memory_cache_mb * 1024 * 1024,
+        max_versions_per_package=settings.max_versions,
+        cleanup_days=settings.cleanup_days,
+        index_ttl_s=settings.index_ttl,
+    )
+    return Resources(upstream=upstream, cache=cache, service=DocsService(settings, upstream, cache))
+
+
+async def close_resources(resources: Resources) -> None:
+    """Reverse order of creation: no new upstream work, then durable cache, then sockets."""
+    await resources.cache.close()
+    await resources.upstream.aclose()
+
+
+def _lifespan(state: ServerState) -> Any:
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ServerState]:
+        state.resources = open_resources(state.settings)
+        log.info(
+            "server_started",
+            upstream=state.settings.pypi_url,
+            cache_dir=str(state.settings.cache_dir),
+            pool_max_connections=state.settings.pool_max_connections,
+        )
+        try:
+            yield state
+        finally:
+            resources, state.resources = state.resources, None
+            if resources is not None:
+                await close_resources(resources)
+            log.info("resources_closed")
+
+    return lifespan
+
+
+def ok_result(payload: dict[str, Any], text: str | None = None) -> CallToolResult:
+    body = text if text is not None else json.dumps(payload, ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=body)], structured_content=payload)
+
+
+def error_result(error: AutoDocsError) -> CallToolResult:
+    payload = {"success": False, "error": error.to_dict()}
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+        structured_content=payload,
+        is_error=True,
+    )
+
+
+def _outcome(result: HandlerResult) -> str:
+    """``ok``, the error code of a structured tool error, or ``error`` (SDK-level failures such as bad arguments)."""
+    if isinstance(result, CallToolResult):
+        is_error, structured = result.is_error, result.structured_content
+    elif isinstance(result, dict):
+        is_error, structured = bool(result.get("isError")), result.get("structuredContent")
+    else:
+        return "ok"
+    if not is_error:
+        return "ok"
+    error = structured.get("error") if isinstance(structured, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else "error"
+
+
+def tool_call_accounting(state: ServerState) -> Any:
+    """Middleware that counts every ``tools/call`` on entry and exit: the in-flight gauge cannot be forgotten."""
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        raw = ctx.params.get("name") if ctx.params else None
+        tool = raw if isinstance(raw, str) and raw in TOOL_NAMES else "unknown"
+        state.metrics.started()
+        started = time.perf_counter()
+        outcome = "cancelled"
+        try:
+            result = await call_next(ctx)
+            outcome = _outcome(result)
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
+            outcome = "exception"
+            raise
+        finally:
+            state.metrics.finished(tool, outcome, time.perf_counter() - started)
+
+    return middleware
+
+
+async def _run(state: ServerState, action: Any) -> CallToolResult:
+    try:
+        resources = state.require()
+        payload, text = await action(resources)
+        return ok_result(payload, text)
+    except AutoDocsError as error:
+        return error_result(error)
+    except Exception:
+        log.exception("tool_failed")
+        return error_result(
+            AutoDocsError(ErrorCode.INTERNAL, "internal error; the server logged the details", retryable=True)
+        )
+
+
+def build_server(settings: Settings) -> tuple[MCPServer[Any], ServerState]:
+    state = ServerState(settings=settings)
+    server: MCPServer[Any] = MCPServer(
+        "autodocs-mcp",
+        version="0.1.0",
+        instructions="Version-specific documentation of Python packages from PyPI, with dependency context.",
+        lifespan=_lifespan(state),
+        log_level=settings.log_level,
+        middleware=[tool_call_accounting(state)],
+    )
+    _register_tools(server, state)
+    return server, state
+
+
+def _register_tools(server: MCPServer[Any], state: ServerState) -> None:
+    @server.tool()
+    async def scan_dependencies(project_path: str) -> CallToolResult:
+        """Parse a project's pyproject.toml (PEP 621, PEP 735 groups, Poetry) into its dependencies."""
+
+        async def act(r: Resources) -> tuple[dict[str, Any], None]:
+            return await r.service.scan(project_path), None
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def get_package_docs(
+        package_name: str, version_constraint: str | None = None, query: str | None = None
+    ) -> CallToolResult:
+        """Version-specific documentation of one PyPI package; `query` keeps only the matching sections."""
+
+        async def act(r: Resources) -> tuple[dict[str, Any], str]:
+            payload = await r.service.package_docs(package_name, version_constraint, query)
+            return payload, str(payload["documentation"])
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def get_package_docs_with_context(
+        package_name: str,
+        version_constraint: str | None = None,
+        include_dependencies: bool = True,
+        context_scope: str = "smart",
+        max_dependencies: int | None = None,
+        max_tokens: int | None = None,
+    ) -> CallToolResult:
+        """A package's documentation plus its most relevant runtime dependencies, fitted to a token budget."""
+
+        async def act(r: Resources) -> tuple[dict[str, Any], None]:
+            payload = await r.service.package_docs_with_context(
+                package_name, version_constraint, include_dependencies, context_scope, max_dependencies, max_tokens
+            )
+            return payload, None
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def refresh_cache() -> CallToolResult:
+        """Drop every cached entry (memory and disk); the next calls fetch fresh metadata."""
+
+        async def act(r: Resources) -> tuple[dict[str, Any], None]:
+            return await r.service.refresh_cache(), None
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def get_cache_stats() -> CallToolResult:
+        """Cache hits, misses, sizes and limits."""
+
+        async def act(r: Resources) -> tuple[dict[str, Any], None]:
+            return r.service.cache_stats(), None
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def health_check() -> CallToolResult:
+        """Upstream circuit state, cache writability and connection-pool headroom."""
+
+        async def act(r: Resources) -> tuple[dict[str, Any], None]:
+            return await health_report(state, r), None
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def ready_check() -> CallToolResult:
+        """Whether the server is ready to serve documentation calls now."""
+
+        async def act(_r: Resources) -> tuple[dict[str, Any], None]:
+            return {"success": True, "ready": state.ready, "draining": state.draining}, None
+
+        return await _run(state, act)
+
+    @server.tool()
+    async def get_metrics() -> CallToolResult:
+        """The server's metrics snapshot (the same data GET /metrics renders)."""
+
+        async def act(_r: Resources) -> tuple[dict[str, Any], None]:
+            return {"success": True, "metrics": state.snapshot()}, None
+
+        return await _run(state, act)
+
+
+async def health_report(state: ServerState, resources: Resources) -> dict[str, Any]:
+    upstream = resources.upstream.stats()
+    pool = upstream["pool"]
+    breaker: dict[str, Any] = upstream["breaker"]
+    breaker_state = str(breaker["state"])
+    headroom = int(pool["max_connections"]) - int(pool["open"]) + int(pool["idle"])
+    writable = await asyncio.to_thread(resources.cache.is_writable)
+    checks: dict[str, dict[str, Any]] = {
+        "upstream_breaker": {"status": "ok" if breaker_state == "closed" else "degraded", "state": breaker_state},
+        "cache": {"status": "ok" if writable else "degraded", "writable": writable},
+        "pool": {
+            "status": "ok" if int(pool["queued"]) == 0 else "degraded",
+            "headroom": headroom,
+            "queued": pool["queued"],
+            "max_connections": pool["max_connections"],
+        },
+    }
+    overall = "healthy" if all(c["status"] == "ok" for c in checks.values()) else "degraded"
+    return {"success": True, "status": overall, "checks": checks, "uptime_s": state.snapshot()["uptime_s"]}

@@ -1,0 +1,292 @@
+"""What the tools do, independent of MCP: resolve, fetch through the cache, render, walk dependencies.
+
+Upstream economy is the point of this module: a warm call makes no upstream request, and a cold call makes exactly
+one per distinct package when the resolved version is the project's latest (its metadata rides along in the
+project listing), because under load every upstream request is a rate-limit slot and a pool connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_version
+
+from autodocs_mcp.cache import DocCache
+from autodocs_mcp.config import Settings
+from autodocs_mcp.dependencies import fit_to_budget, rank_dependencies, runtime_dependencies
+from autodocs_mcp.docs import estimate_tokens, render_docs
+from autodocs_mcp.errors import AutoDocsError, ErrorCode
+from autodocs_mcp.metadata import CacheFormatError, PackageMetadata, ProjectIndex, parse_project_index, parse_release
+from autodocs_mcp.names import validate_package_name, validate_version_constraint
+from autodocs_mcp.scanner import scan_project
+from autodocs_mcp.upstream import UpstreamClient
+from autodocs_mcp.versions import resolve_version
+
+log = structlog.get_logger("autodocs_mcp.service")
+
+CONTEXT_SCOPES = ("primary_only", "runtime", "smart")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    meta: PackageMetadata
+    from_cache: bool
+    upstream_requests: int
+
+
+def _exact_pin(spec: SpecifierSet | None) -> str | None:
+    """The version a ``==X`` constraint pins, so a warm pinned call needs not even the project index."""
+    if spec is None or len(spec) != 1:
+        return None
+    clause = next(iter(spec))
+    if clause.operator in ("==", "===") and "*" not in clause.version:
+        return clause.version
+    return None
+
+
+class DocsService:
+    def __init__(self, settings: Settings, upstream: UpstreamClient, cache: DocCache) -> None:
+        self._settings = settings
+        self._upstream = upstream
+        self._cache = cache
+        self._dependency_slots = asyncio.Semaphore(settings.max_concurrent)
+
+    async def _project(self, name: str) -> tuple[ProjectIndex, dict[str, Any] | None]:
+        """The project index, from cache or upstream; the raw payload too when it was just fetched."""
+        cached = await self._cache.get_index(name)
+        if cached is not None:
+            try:
+                return ProjectIndex.from_cache_dict(cached), None
+            except CacheFormatError:
+                log.warning("cache_index_unusable", package=name)
+        payload = await self._fetch(f"{quote(name)}/json", name)
+        index = parse_project_index(payload, name)
+        await self._cache.put_index(name, index.to_cache_dict())
+        return index, payload
+
+    async def _fetch(self, path: str, name: str, version: str | None = None) -> dict[str, Any]:
+        try:
+            return await self._upstream.get_json(path)
+        except AutoDocsError as error:
+            if error.code is ErrorCode.PACKAGE_NOT_FOUND:
+                if version is None:
+                    raise AutoDocsError(
+                        ErrorCode.PACKAGE_NOT_FOUND,
+                        f"package {name!r} was not found on PyPI",
+                        suggestion="Check the spelling; PyPI names are case-insensitive and treat -, _ and . alike.",
+                    ) from None
+                raise AutoDocsError(
+                    ErrorCode.VERSION_NOT_FOUND,
+                    f"version {version!r} of {name!r} was not found on PyPI",
+                    suggestion="Omit version_constraint to get the latest release.",
+                ) from None
+            raise
+
+    async def _cached_release(self, name: str, version: str) -> PackageMetadata | None:
+        cached = await self._cache.get_version(name, version)
+        if cached is None:
+            return None
+        try:
+            return PackageMetadata.from_cache_dict(cached)
+        except CacheFormatError:
+            log.warning("cache_entry_unusable", package=name, version=version)
+            return None
+
+    async def fetch_metadata(self, name: str, spec: SpecifierSet | None) -> Fetched:
+        """Resolve ``spec`` for ``name`` and return that release's metadata, cache first."""
+        pinned = _exact_pin(spec)
+        if pinned is not None:
+            hit = await self._cached_release(name, canonicalize_version(pinned))
+            if hit is not None:
+                return Fetched(hit, True, 0)
+        index, payload = await self._project(name)
+        version = resolve_version(index, spec)
+        requests = 0 if payload is None else 1
+        hit = await self._cached_release(name, version)
+        if hit is not None:
+            return Fetched(hit, payload is None, requests)
+        if payload is not None and version == index.latest:
+            meta = parse_release(payload, max_description_chars=self._settings.max_doc_size)
+        else:
+            release = await self._fetch(f"{quote(name)}/{quote(version)}/json", name, version)
+            requests += 1
+            meta = parse_release(release, max_description_chars=self._settings.max_doc_size)
+        await self._cache.put_version(name, meta.version, meta.to_cache_dict())
+        return Fetched(meta, False, requests)
+
+    async def package_docs(self, package_name: object, version_constraint: object, query: object) -> dict[str, Any]:
+        started = time.perf_counter()
+        name = validate_package_name(package_name)
+        spec = validate_version_constraint(version_constraint)
+        query_text = _optional_text(query, "query", 500)
+        fetched = await self.fetch_metadata(name, spec)
+        rendered = render_docs(fetched.meta, query=query_text, max_chars=self._settings.max_doc_size)
+        return {
+            "success": True,
+            "package_name": fetched.meta.name,
+            "version": fetched.meta.version,
+            "requested_constraint": None if spec is None else str(spec),
+            "documentation": rendered.markdown,
+            "truncated": rendered.truncated,
+            "query": query_text,
+            "sections_total": rendered.sections_total,
+            "sections_matched": rendered.sections_matched,
+            "token_estimate": rendered.token_estimate,
+            "from_cache": fetched.from_cache,
+            "upstream_requests": fetched.upstream_requests,
+            "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+
+    async def package_docs_with_context(
+        self,
+        package_name: object,
+        version_constraint: object,
+        include_dependencies: object,
+        context_scope: object,
+        max_dependencies: object,
+        max_tokens: object,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        name = validate_package_name(package_name)
+        spec = validate_version_constraint(version_constraint)
+        include = _boolean(include_dependencies, "include_dependencies")
+        scope = _scope(context_scope)
+        dep_limit = _bounded_int(max_dependencies, "max_dependencies", 0, 50, self._settings.max_deps)
+        budget = _bounded_int(max_tokens, "max_tokens", 100, 1_000_000, self._settings.max_tokens)
+
+        primary = await self.fetch_metadata(name, spec)
+        primary_doc = render_docs(primary.meta, query=None, max_chars=self._settings.max_doc_size)
+        chosen = []
+        if include and scope != "primary_only" and dep_limit > 0:
+            chosen = rank_dependencies(
+                runtime_dependencies(list(primary.meta.requires_dist)), scope=scope, max_dependencies=dep_limit
+            )
+        results = await asyncio.gather(*(self._dependency(dep.name, dep.specifier) for dep in chosen))
+        fetched_deps: list[tuple[str, Fetched, str]] = []
+        errors: list[dict[str, Any]] = []
+        for dep, outcome in zip(chosen, results, strict=True):
+            if isinstance(outcome, AutoDocsError):
+                errors.append({"package": dep.name, **outcome.to_dict()})
+            else:
+                rendered = render_docs(outcome.meta, query=None, max_chars=self._settings.max_doc_size)
+                fetched_deps.append((dep.name, outcome, rendered.markdown))
+        items = [(primary.meta.name, primary_doc.markdown), *((n, doc) for n, _f, doc in fetched_deps)]
+        kept, dropped = fit_to_budget(items, budget)
+        kept_docs = dict(kept)
+        dependencies = [
+            {
+                "package_name": fetched.meta.name,
+                "version": fetched.meta.version,
+                "summary": fetched.meta.summary,
+                "documentation": kept_docs[dep_name],
+                "from_cache": fetched.from_cache,
+            }
+            for dep_name, fetched, _doc in fetched_deps
+            if dep_name in kept_docs
+        ]
+        primary_text = kept_docs.get(primary.meta.name, primary_doc.markdown)
+        total_tokens = sum(estimate_tokens(text) for text in kept_docs.values())
+        return {
+            "success": True,
+            "context": {
+                "primary_package": {
+                    "package_name": primary.meta.name,
+                    "version": primary.meta.version,
+                    "documentation": primary_text,
+                    "from_cache": primary.from_cache,
+                },
+                "runtime_dependencies": dependencies,
+                "context_scope": scope,
+                "total_packages": 1 + len(dependencies),
+                "token_estimate": total_tokens,
+                "token_budget": budget,
+                "truncated_packages": list(dropped),
+                "errors": errors,
+            },
+            "performance": {
+                "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
+                "dependencies_requested": len(chosen),
+                "dependencies_fetched": len(fetched_deps),
+                "dependencies_failed": len(errors),
+            },
+        }
+
+    async def _dependency(self, name: str, specifier: str) -> Fetched | AutoDocsError:
+        """One dependency's metadata, or its error: a failing dependency must not fail the whole context call."""
+        async with self._dependency_slots:
+            try:
+                spec = SpecifierSet(specifier) if specifier else None
+                return await self.fetch_metadata(name, spec)
+            except AutoDocsError as error:
+                if spec is not None and error.code is ErrorCode.VERSION_NOT_FOUND:
+                    try:
+                        return await self.fetch_metadata(name, None)
+                    except AutoDocsError as fallback_error:
+                        return fallback_error
+                return error
+
+    async def scan(self, project_path: object) -> dict[str, Any]:
+        result = await asyncio.to_thread(scan_project, project_path)  # type: ignore[arg-type]
+        return {"success": True, **result.to_dict()}
+
+    async def refresh_cache(self) -> dict[str, Any]:
+        removed = await self._cache.clear()
+        return {"success": True, "cleared_entries": removed}
+
+    def cache_stats(self) -> dict[str, Any]:
+        return {"success": True, "cache": self._cache.stats()}
+
+
+def _optional_text(value: object, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise AutoDocsError(
+            ErrorCode.INVALID_ARGUMENT, f"{field} must be a string", suggestion=f"Pass {field} as text."
+        )
+    text = value.strip()
+    if len(text) > limit:
+        raise AutoDocsError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{field} is {len(text)} characters long; at most {limit} are allowed",
+            suggestion=f"Shorten {field}.",
+        )
+    if any(not ch.isprintable() for ch in text):
+        raise AutoDocsError(
+            ErrorCode.INVALID_ARGUMENT, f"{field} contains control characters", suggestion="Use plain words."
+        )
+    return text or None
+
+
+def _boolean(value: object, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise AutoDocsError(ErrorCode.INVALID_ARGUMENT, f"{field} must be true or false", suggestion="Pass a boolean.")
+
+
+def _scope(value: object) -> str:
+    if isinstance(value, str) and value in CONTEXT_SCOPES:
+        return value
+    raise AutoDocsError(
+        ErrorCode.INVALID_ARGUMENT,
+        "context_scope must be one of " + ", ".join(CONTEXT_SCOPES),
+        suggestion='Use "smart" unless you need every runtime dependency ("runtime") or none ("primary_only").',
+    )
+
+
+def _bounded_int(value: object, field: str, low: int, high: int, default: int) -> int:
+    if value is None:
+        return min(default, high)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AutoDocsError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{field} must be an integer from {low} to {high}",
+            suggestion=f"Omit {field} to use the server default ({default}).",
+        )
+    return value
