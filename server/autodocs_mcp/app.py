@@ -100,10 +100,29 @@ def open_resources(settings: Settings) -> Resources:
     return Resources(upstream=upstream, cache=cache, service=DocsService(settings, upstream, cache))
 
 
+CACHE_FLUSH_TIMEOUT_S = 10.0
+PRUNE_INTERVAL_S = 3600.0
+
+
 async def close_resources(resources: Resources) -> None:
-    """Reverse order of creation: no new upstream work, then durable cache, then sockets."""
-    await resources.cache.close()
+    """Reverse order of creation: durable cache first (bounded wait), then the upstream sockets."""
+    try:
+        async with asyncio.timeout(CACHE_FLUSH_TIMEOUT_S):
+            await resources.cache.close()
+    except TimeoutError:
+        log.error("cache_flush_timed_out", timeout_s=CACHE_FLUSH_TIMEOUT_S, pending=resources.cache.stats())
     await resources.upstream.aclose()
+
+
+async def prune_periodically(cache: DocCache, interval_s: float = PRUNE_INTERVAL_S) -> None:
+    """Keep the disk tier within AUTODOCS_MAX_VERSIONS and AUTODOCS_CLEANUP_DAYS for a server that runs for weeks."""
+    while True:
+        try:
+            removed = await cache.prune()
+            log.info("cache_pruned", **removed)
+        except Exception:
+            log.exception("cache_prune_failed")
+        await asyncio.sleep(interval_s)
 
 
 def _lifespan(state: ServerState) -> Any:
@@ -116,9 +135,12 @@ def _lifespan(state: ServerState) -> Any:
             cache_dir=str(state.settings.cache_dir),
             pool_max_connections=state.settings.pool_max_connections,
         )
+        maintenance = asyncio.create_task(prune_periodically(state.resources.cache), name="cache maintenance")
         try:
             yield state
         finally:
+            maintenance.cancel()
+            await asyncio.gather(maintenance, return_exceptions=True)
             resources, state.resources = state.resources, None
             if resources is not None:
                 await close_resources(resources)

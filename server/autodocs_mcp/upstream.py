@@ -102,6 +102,15 @@ def _unavailable(message: str, **details: Any) -> AutoDocsError:
     )
 
 
+def _too_large(size: str, cap: int) -> AutoDocsError:
+    return AutoDocsError(
+        ErrorCode.DOC_TOO_LARGE,
+        f"PyPI's response {size} exceeds the {cap}-byte cap",
+        suggestion="Raise AUTODOCS_MAX_RESPONSE_BYTES if this package's metadata is legitimately that large.",
+        details={"cap_bytes": cap},
+    )
+
+
 def _invalid(message: str, **details: Any) -> AutoDocsError:
     return AutoDocsError(
         ErrorCode.UPSTREAM_INVALID_RESPONSE,
@@ -385,17 +394,14 @@ class UpstreamClient:
         cap = self.config.body_cap_bytes
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise _Fault(
-                _invalid(f"response of {int(declared)} bytes exceeds the {cap}-byte cap", cap=cap),
-                retryable=False,
-            )
+            raise _Fault(_too_large(f"of {int(declared)} bytes", cap), retryable=False)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_raw():
             size += len(chunk)
             self._counts["bytes_received"] += len(chunk)
             if size > cap:
-                raise _Fault(_invalid(f"response exceeds the {cap}-byte cap", cap=cap), retryable=False)
+                raise _Fault(_too_large("body", cap), retryable=False)
             chunks.append(chunk)
         return b"".join(chunks)
 

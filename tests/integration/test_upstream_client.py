@@ -16,7 +16,8 @@ from autodocs_mcp.breaker import BreakerState
 from autodocs_mcp.config import Settings
 from autodocs_mcp.errors import AutoDocsError, ErrorCode
 from autodocs_mcp.upstream import UpstreamClient, UpstreamConfig
-from pypi_mock.admin import get_stats, reset_stats, set_faults
+from pypi_mock.admin import reset_stats, set_faults
+from tests.support.mockstats import pypi_requests
 
 ClientFactory = Callable[..., UpstreamClient]
 
@@ -50,10 +51,6 @@ async def make_client(mock_url: str) -> AsyncIterator[ClientFactory]:
         await client.aclose()
 
 
-def upstream_requests(mock_url: str) -> int:
-    return int(get_stats(mock_url)["requests_total"])
-
-
 async def test_a_package_listing_comes_back_as_the_parsed_json_object(make_client: ClientFactory) -> None:
     client = make_client()
     data = await client.get_json("fastapi/json")
@@ -84,7 +81,7 @@ async def test_a_503_storm_is_retried_honouring_retry_after_then_reported_unavai
     elapsed = time.monotonic() - started
     assert caught.value.code is ErrorCode.UPSTREAM_UNAVAILABLE
     assert "503" in caught.value.message
-    assert upstream_requests(mock_url) == 3
+    assert pypi_requests(mock_url) == 3
     # Retry-After (0.3 s) won over the 0.05 s backoff cap for both retries.
     assert elapsed >= 0.6
     assert client.stats()["retries"] == 2
@@ -94,7 +91,7 @@ async def test_a_throttled_request_succeeds_once_the_throttle_lifts(make_client:
     set_faults(mock_url, {"throttle_rate": 1.0, "retry_after_s": 0.2})
     client = make_client(max_retry_attempts=5)
     task = asyncio.create_task(client.get_json("pydantic/json"))
-    while upstream_requests(mock_url) < 1:
+    while pypi_requests(mock_url) < 1:
         await asyncio.sleep(0.01)
     set_faults(mock_url, {})
     data = await task
@@ -121,7 +118,7 @@ async def test_connection_resets_are_retried_and_reported_as_unavailable(
         await client.get_json("numpy/json")
     assert caught.value.code is ErrorCode.UPSTREAM_UNAVAILABLE
     assert "connection" in caught.value.message
-    assert upstream_requests(mock_url) == 3
+    assert pypi_requests(mock_url) == 3
     set_faults(mock_url, {})
     assert (await client.get_json("numpy/json"))["info"]["name"]
 
@@ -144,9 +141,9 @@ async def test_an_oversize_body_is_abandoned_at_the_cap_and_the_connection_is_no
     client = make_client(max_response_bytes=2_000_000, max_retry_attempts=3)
     with pytest.raises(AutoDocsError) as caught:
         await client.get_json("pandas/json")
-    assert caught.value.code is ErrorCode.UPSTREAM_INVALID_RESPONSE
+    assert caught.value.code is ErrorCode.DOC_TOO_LARGE
     assert "2000000-byte cap" in caught.value.message
-    assert upstream_requests(mock_url) == 1  # a cap breach is not retried
+    assert pypi_requests(mock_url) == 1  # a cap breach is not retried
     assert client.stats()["bytes_received"] < 2_000_000 + 256 * 1024
     set_faults(mock_url, {})
     assert (await client.get_json("pandas/json"))["info"]["name"]
@@ -162,12 +159,12 @@ async def test_the_breaker_opens_fails_fast_probes_once_and_recovers(make_client
             await client.get_json(f"{name}/json")
     assert client.breaker.state is BreakerState.OPEN
 
-    before = upstream_requests(mock_url)
+    before = pypi_requests(mock_url)
     with pytest.raises(AutoDocsError) as caught:
         await client.get_json("a-three/json")
     assert caught.value.code is ErrorCode.UPSTREAM_UNAVAILABLE
     assert "open" in caught.value.message
-    assert upstream_requests(mock_url) == before, "an open circuit must not reach the upstream"
+    assert pypi_requests(mock_url) == before, "an open circuit must not reach the upstream"
 
     set_faults(mock_url, {"latency_ms": 200})
     opened_at = time.monotonic()
@@ -178,7 +175,7 @@ async def test_the_breaker_opens_fails_fast_probes_once_and_recovers(make_client
     failed_fast = [r for r in results if isinstance(r, AutoDocsError)]
     assert len(succeeded) == 1, "exactly one probe in half-open"
     assert len(failed_fast) == 9
-    assert upstream_requests(mock_url) == before + 1
+    assert pypi_requests(mock_url) == before + 1
     assert client.breaker.state is BreakerState.CLOSED
     assert (await client.get_json("after-recovery/json"))["info"]["name"]
     transitions = client.stats()["breaker"]["transitions"]
@@ -191,7 +188,7 @@ async def test_fifty_identical_cold_calls_share_one_upstream_request(make_client
     set_faults(mock_url, {"latency_ms": 300})
     client = make_client()
     results = await asyncio.gather(*(client.get_json("starlette/json") for _ in range(50)))
-    assert upstream_requests(mock_url) == 1
+    assert pypi_requests(mock_url) == 1
     assert all(r is results[0] for r in results)
     assert client.stats()["coalesced"] == 49
 
@@ -203,10 +200,10 @@ async def test_a_shared_failure_reaches_every_waiter_and_is_not_cached(
     client = make_client(max_retry_attempts=1)
     results = await asyncio.gather(*(client.get_json("uvicorn/json") for _ in range(20)), return_exceptions=True)
     assert all(isinstance(r, AutoDocsError) for r in results)
-    assert upstream_requests(mock_url) == 1
+    assert pypi_requests(mock_url) == 1
     set_faults(mock_url, {})
     assert (await client.get_json("uvicorn/json"))["info"]["name"]
-    assert upstream_requests(mock_url) == 2
+    assert pypi_requests(mock_url) == 2
 
 
 async def test_the_rate_limit_fails_a_call_at_once_when_its_slot_is_past_the_deadline(
