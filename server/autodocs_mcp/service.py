@@ -15,11 +15,17 @@ from urllib.parse import quote
 
 import structlog
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_version
 
 from autodocs_mcp.cache import DocCache
 from autodocs_mcp.config import Settings
-from autodocs_mcp.dependencies import fit_to_budget, rank_dependencies, runtime_dependencies
+from autodocs_mcp.dependencies import (
+    Dependency,
+    fit_to_budget,
+    rank_dependencies,
+    select_runtime,
+    validate_count,
+    validate_scope,
+)
 from autodocs_mcp.docs import estimate_tokens, render_docs
 from autodocs_mcp.errors import AutoDocsError, ErrorCode
 from autodocs_mcp.metadata import CacheFormatError, PackageMetadata, ProjectIndex, parse_project_index, parse_release
@@ -30,7 +36,9 @@ from autodocs_mcp.versions import resolve_version
 
 log = structlog.get_logger("autodocs_mcp.service")
 
-CONTEXT_SCOPES = ("primary_only", "runtime", "smart")
+MAX_DEPENDENCIES = 50
+MIN_TOKENS = 100
+MAX_TOKENS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ def _exact_pin(spec: SpecifierSet | None) -> str | None:
     if spec is None or len(spec) != 1:
         return None
     clause = next(iter(spec))
-    if clause.operator in ("==", "===") and "*" not in clause.version:
+    if clause.operator == "==" and "*" not in clause.version:
         return clause.version
     return None
 
@@ -89,7 +97,10 @@ class DocsService:
             raise
 
     async def _cached_release(self, name: str, version: str) -> PackageMetadata | None:
-        cached = await self._cache.get_version(name, version)
+        try:
+            cached = await self._cache.get_version(name, version)
+        except ValueError:  # a version the cache cannot key (e.g. a legacy spelling) is simply not cached
+            return None
         if cached is None:
             return None
         try:
@@ -102,7 +113,7 @@ class DocsService:
         """Resolve ``spec`` for ``name`` and return that release's metadata, cache first."""
         pinned = _exact_pin(spec)
         if pinned is not None:
-            hit = await self._cached_release(name, canonicalize_version(pinned))
+            hit = await self._cached_release(name, pinned)
             if hit is not None:
                 return Fetched(hit, True, 0)
         index, payload = await self._project(name)
@@ -156,17 +167,20 @@ class DocsService:
         name = validate_package_name(package_name)
         spec = validate_version_constraint(version_constraint)
         include = _boolean(include_dependencies, "include_dependencies")
-        scope = _scope(context_scope)
-        dep_limit = _bounded_int(max_dependencies, "max_dependencies", 0, 50, self._settings.max_deps)
-        budget = _bounded_int(max_tokens, "max_tokens", 100, 1_000_000, self._settings.max_tokens)
+        scope = validate_scope(context_scope)
+        dep_limit = self._settings.max_deps if max_dependencies is None else max_dependencies
+        dep_limit = validate_count(dep_limit, name="max_dependencies", minimum=0, maximum=MAX_DEPENDENCIES)
+        budget = self._settings.max_tokens if max_tokens is None else max_tokens
+        budget = validate_count(budget, name="max_tokens", minimum=MIN_TOKENS, maximum=MAX_TOKENS)
 
         primary = await self.fetch_metadata(name, spec)
         primary_doc = render_docs(primary.meta, query=None, max_chars=self._settings.max_doc_size)
-        chosen = []
+        chosen: list[Dependency] = []
+        invalid: list[str] = []
         if include and scope != "primary_only" and dep_limit > 0:
-            chosen = rank_dependencies(
-                runtime_dependencies(list(primary.meta.requires_dist)), scope=scope, max_dependencies=dep_limit
-            )
+            selection = select_runtime(primary.meta.requires_dist, self_name=primary.meta.name)
+            chosen = rank_dependencies(list(selection.dependencies), scope=scope, max_dependencies=dep_limit)
+            invalid = [str(raw)[:200] for raw in selection.invalid]
         results = await asyncio.gather(*(self._dependency(dep.name, dep.specifier) for dep in chosen))
         fetched_deps: list[tuple[str, Fetched, str]] = []
         errors: list[dict[str, Any]] = []
@@ -208,6 +222,7 @@ class DocsService:
                 "token_budget": budget,
                 "truncated_packages": list(dropped),
                 "errors": errors,
+                "invalid_requirements": invalid,
             },
             "performance": {
                 "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -268,25 +283,3 @@ def _boolean(value: object, field: str) -> bool:
     if isinstance(value, bool):
         return value
     raise AutoDocsError(ErrorCode.INVALID_ARGUMENT, f"{field} must be true or false", suggestion="Pass a boolean.")
-
-
-def _scope(value: object) -> str:
-    if isinstance(value, str) and value in CONTEXT_SCOPES:
-        return value
-    raise AutoDocsError(
-        ErrorCode.INVALID_ARGUMENT,
-        "context_scope must be one of " + ", ".join(CONTEXT_SCOPES),
-        suggestion='Use "smart" unless you need every runtime dependency ("runtime") or none ("primary_only").',
-    )
-
-
-def _bounded_int(value: object, field: str, low: int, high: int, default: int) -> int:
-    if value is None:
-        return min(default, high)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise AutoDocsError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"{field} must be an integer from {low} to {high}",
-            suggestion=f"Omit {field} to use the server default ({default}).",
-        )
-    return value

@@ -267,3 +267,14 @@ def test_cli_faults_are_in_force_from_the_start(tmp_path: Path) -> None:
         assert '"loop": "asyncio"' in proc.log_text()
     finally:
         proc.stop()
+
+
+def test_the_same_plan_replays_the_same_fault_sequence(mock_url: str) -> None:
+    def statuses() -> list[int]:
+        admin.set_faults(mock_url, {"error_rate": 0.5})
+        with _client(mock_url) as client:
+            return [client.get("/pypi/six/json").status_code for _ in range(30)]
+
+    first = statuses()
+    assert set(first) == {200, 503}
+    assert statuses() == first

@@ -75,7 +75,7 @@ def raw_exchange(base_url: str, chunks: list[bytes], expect: int, *, then_eof: b
     return responses
 
 
-def test_project_endpoint_serves_the_builder_s_bytes_with_the_pypi_shape(client: httpx2.Client) -> None:
+def test_project_endpoint_serves_the_builder_bytes_with_the_pypi_shape(client: httpx2.Client) -> None:
     response = client.get("/pypi/fastapi/json")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"

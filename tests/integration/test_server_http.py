@@ -10,13 +10,14 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client
-from packaging.version import Version
 from mcp.client.streamable_http import streamable_http_client
+from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 
 from pypi_mock.admin import set_faults
 from tests.support.mockstats import pypi_requests
 from tests.support.processes import ManagedProcess, start_server
+from tests.support.waiting import eventually
 
 TOOLS = {
     "scan_dependencies": {"project_path"},
@@ -333,8 +334,7 @@ async def test_killing_the_server_mid_burst_leaves_only_valid_cache_files(
     try:
         async with Client(url, mode="legacy") as client:
             tasks = [asyncio.create_task(client.call_tool("get_package_docs", {"package_name": n})) for n in names]
-            while not any(cache_dir.rglob("*.json")):
-                await asyncio.sleep(0.01)
+            await eventually(lambda: any(cache_dir.rglob("*.json")), what="first cache file")
             proc.send_signal(signal.SIGKILL)
             await asyncio.gather(*tasks, return_exceptions=True)
     except BaseException:  # the client sees the connection die; that is the point of the test

@@ -18,6 +18,7 @@ from autodocs_mcp.errors import AutoDocsError, ErrorCode
 from autodocs_mcp.upstream import UpstreamClient, UpstreamConfig
 from pypi_mock.admin import reset_stats, set_faults
 from tests.support.mockstats import pypi_requests
+from tests.support.waiting import eventually
 
 ClientFactory = Callable[..., UpstreamClient]
 
@@ -91,8 +92,7 @@ async def test_a_throttled_request_succeeds_once_the_throttle_lifts(make_client:
     set_faults(mock_url, {"throttle_rate": 1.0, "retry_after_s": 0.2})
     client = make_client(max_retry_attempts=5)
     task = asyncio.create_task(client.get_json("pydantic/json"))
-    while pypi_requests(mock_url) < 1:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: pypi_requests(mock_url) >= 1, what="first throttled request")
     set_faults(mock_url, {})
     data = await task
     assert data["info"]["name"].lower() == "pydantic"
@@ -167,9 +167,7 @@ async def test_the_breaker_opens_fails_fast_probes_once_and_recovers(make_client
     assert pypi_requests(mock_url) == before, "an open circuit must not reach the upstream"
 
     set_faults(mock_url, {"latency_ms": 200})
-    opened_at = time.monotonic()
-    while time.monotonic() - opened_at < 0.6:
-        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.6)  # the breaker's reset timeout (0.5 s) has to pass on the real clock
     results = await asyncio.gather(*(client.get_json(f"probe-{i}/json") for i in range(10)), return_exceptions=True)
     succeeded = [r for r in results if isinstance(r, dict)]
     failed_fast = [r for r in results if isinstance(r, AutoDocsError)]

@@ -18,8 +18,9 @@ def test_public_and_private_addresses_are_refused() -> None:
 
 
 def test_connecting_outside_loopback_fails_and_names_the_address() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, pytest.raises(
-        netguard.NonLoopbackConnectionError, match="203.0.113.7"
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        pytest.raises(netguard.NonLoopbackConnectionError, match=r"203\.0\.113\.7"),
     ):
         sock.connect(("203.0.113.7", 443))
     assert any("203.0.113.7" in v for v in netguard.violations)
@@ -27,6 +28,6 @@ def test_connecting_outside_loopback_fails_and_names_the_address() -> None:
 
 
 def test_name_lookup_of_the_real_pypi_is_refused() -> None:
-    with pytest.raises(netguard.NonLoopbackConnectionError, match="pypi.org"):
+    with pytest.raises(netguard.NonLoopbackConnectionError, match=r"pypi\.org"):
         socket.getaddrinfo("pypi.org", 443)
     netguard.violations.clear()
