@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pypi_mock.admin import set_faults
 from tests.support import netguard
 from tests.support.processes import ManagedProcess, start_mock
 
@@ -37,12 +38,9 @@ def pypi_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProce
 @pytest.fixture
 def mock_url(pypi_mock: ManagedProcess) -> Iterator[str]:
     """The session mock's base URL, with its faults cleared before and after the test."""
-    import httpx2
-
-    with httpx2.Client(timeout=5.0) as client:
-        client.post(f"{pypi_mock.base_url}/_admin/faults", json={}).raise_for_status()
-        yield pypi_mock.base_url
-        client.post(f"{pypi_mock.base_url}/_admin/faults", json={}).raise_for_status()
+    set_faults(pypi_mock.base_url, {})
+    yield pypi_mock.base_url
+    set_faults(pypi_mock.base_url, {})
 
 
 @pytest.fixture

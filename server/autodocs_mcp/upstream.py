@@ -151,6 +151,7 @@ class UpstreamClient:
             config.breaker_timeout_s,
             clock=clock,
             on_transition=self._log_transition,
+            probe_timeout_s=config.request_timeout_s + 5.0,
         )
         self._inflight: dict[str, _SharedFetch] = {}
         self._closed = False

@@ -20,14 +20,6 @@ RELEASE_S = 1.0
 SLOW_BODY_S = 1.0
 
 
-@pytest.fixture
-def mock_url(pypi_mock: ManagedProcess) -> Iterator[str]:
-    """The session mock with faults cleared; cheaper than the suite fixture (no CA bundle load per test)."""
-    admin.set_faults(pypi_mock.base_url, {})
-    yield pypi_mock.base_url
-    admin.set_faults(pypi_mock.base_url, {})
-
-
 @pytest.fixture(scope="module")
 def quick_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     """A mock that releases hung connections and finishes trickles within about a second."""

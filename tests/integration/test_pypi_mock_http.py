@@ -12,15 +12,6 @@ import httpx2
 import pytest
 
 from pypi_mock import admin, data
-from tests.support.processes import ManagedProcess
-
-
-@pytest.fixture
-def mock_url(pypi_mock: ManagedProcess) -> Iterator[str]:
-    """The session mock with faults cleared; cheaper than the suite fixture (no CA bundle load per test)."""
-    admin.set_faults(pypi_mock.base_url, {})
-    yield pypi_mock.base_url
-    admin.set_faults(pypi_mock.base_url, {})
 
 
 @pytest.fixture

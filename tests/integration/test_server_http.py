@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 
 from pypi_mock.admin import set_faults
+from tests.support.mcp_client import mcp_session
 from tests.support.mockstats import pypi_requests
 from tests.support.processes import ManagedProcess, start_server
 from tests.support.waiting import eventually
@@ -53,14 +52,14 @@ def mcp_url(server: ManagedProcess, mock_url: str) -> str:
 
 
 async def call(url: str, tool: str, args: dict[str, Any] | None = None) -> tuple[bool, dict[str, Any], str]:
-    async with Client(url, mode="legacy") as client:
+    async with mcp_session(url) as client:
         result = await client.call_tool(tool, args or {})
     text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
     return result.is_error, dict(result.structured_content or {}), text
 
 
 async def test_the_tools_keep_the_public_names_and_arguments(mcp_url: str) -> None:
-    async with Client(mcp_url, mode="legacy") as client:
+    async with mcp_session(mcp_url) as client:
         listed = (await client.list_tools()).tools
     assert {tool.name: set(tool.input_schema.get("properties", {})) for tool in listed} == TOOLS
 
@@ -299,10 +298,8 @@ async def test_a_bearer_token_guards_mcp_and_metrics_but_not_the_probes(
             assert (await http.get("/metrics")).status_code == 401
             assert (await http.get("/healthz")).status_code == 200
             assert (await http.get("/readyz")).status_code == 200
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as authed:
-            transport = streamable_http_client(f"{proc.base_url}/mcp", http_client=authed)
-            async with Client(transport, mode="legacy") as client:  # type: ignore[arg-type]
-                result = await client.call_tool("get_package_docs", {"package_name": "sniffio"})
+        async with mcp_session(f"{proc.base_url}/mcp", headers={"Authorization": f"Bearer {token}"}) as client:
+            result = await client.call_tool("get_package_docs", {"package_name": "sniffio"})
         assert not result.is_error
     finally:
         proc.stop()
@@ -332,7 +329,7 @@ async def test_killing_the_server_mid_burst_leaves_only_valid_cache_files(
     names = [f"crash-pkg-{i}" for i in range(60)]
     url = f"{proc.base_url}/mcp"
     try:
-        async with Client(url, mode="legacy") as client:
+        async with mcp_session(url) as client:
             tasks = [asyncio.create_task(client.call_tool("get_package_docs", {"package_name": n})) for n in names]
             await eventually(lambda: any(cache_dir.rglob("*.json")), what="first cache file")
             proc.send_signal(signal.SIGKILL)
