@@ -114,6 +114,21 @@ async def close_resources(resources: Resources) -> None:
     await resources.upstream.aclose()
 
 
+EMERGENCY_FLUSH_S = 2.0
+
+
+async def emergency_flush(state: ServerState) -> None:
+    """On a forced exit, give cache writes already started a short, bounded chance to become durable."""
+    resources = state.resources
+    if resources is None:
+        return
+    try:
+        async with asyncio.timeout(EMERGENCY_FLUSH_S):
+            await resources.cache.flush()
+    except TimeoutError:
+        log.error("emergency_flush_timed_out", timeout_s=EMERGENCY_FLUSH_S)
+
+
 async def prune_periodically(cache: DocCache, interval_s: float = PRUNE_INTERVAL_S) -> None:
     """Keep the disk tier within AUTODOCS_MAX_VERSIONS and AUTODOCS_CLEANUP_DAYS for a server that runs for weeks."""
     while True:

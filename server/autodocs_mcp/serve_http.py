@@ -18,14 +18,14 @@ import structlog
 import uvicorn
 from sse_starlette.sse import AppStatus
 
-from autodocs_mcp.app import ServerState, build_server
+from autodocs_mcp.app import ServerState, build_server, emergency_flush
 from autodocs_mcp.config import Settings
 from autodocs_mcp.http import build_http_app
 
 log = structlog.get_logger("autodocs_mcp.shutdown")
 
 # After the drain, uvicorn only has to close connections that are already idle or answered.
-POST_DRAIN_TIMEOUT_S = 3
+POST_DRAIN_TIMEOUT_S = 1
 
 
 class DrainingServer(uvicorn.Server):
@@ -34,6 +34,7 @@ class DrainingServer(uvicorn.Server):
         self._state = state
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Task[None] | None = None
+        self._forced_task: asyncio.Task[None] | None = None
         self.forced_by_signal: int | None = None
         self.cut_calls = 0
 
@@ -45,8 +46,10 @@ class DrainingServer(uvicorn.Server):
         if self._state.draining or self.should_exit:
             log.warning("second_signal_forced_exit", signal=signal.Signals(sig).name)
             self.forced_by_signal = sig
-            self.force_exit = True
-            self.should_exit = True
+            if self._loop is None:
+                self.force_exit = self.should_exit = True
+            else:
+                self._loop.call_soon_threadsafe(self._start_forced_exit)
             return
         self._state.draining = True
         log.info(
@@ -59,6 +62,14 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
             return
         self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_forced_exit(self) -> None:
+        self._forced_task = asyncio.get_running_loop().create_task(self._forced_exit())
+
+    async def _forced_exit(self) -> None:
+        await emergency_flush(self._state)
+        self.force_exit = True
+        self.should_exit = True
 
     def _start_drain(self) -> None:
         self._drain_task = asyncio.get_running_loop().create_task(self._drain())

@@ -1,0 +1,777 @@
+"""One soak run, start to verdict: mock, server (or an external target), Locust, sampler, faults, shutdown, report.
+
+Order matters and is the point of this module:
+
+1. Start the PyPI mock and the server (or the external target) and wait until each answers.
+2. Write ``run.json``, start Locust (t = 0 is this moment), then the sampler thread: every child is started
+   before any thread exists, because ``preexec_fn`` is not safe once threads run.
+3. Until the planned end: apply fault phases at their boundaries (each one an event), watch that no child died,
+   show progress. SIGINT/SIGTERM/SIGHUP only set a flag; the loop wakes at once and the run ends in order.
+4. At the planned end, with Locust still sending: a last sample, SIGTERM to the server, Locust stopped as soon as
+   the server has taken the signal, then the server's exit code, exit time and drained-versus-cut calls (from its
+   JSON log) become the ``shutdown`` event. An interrupted or failed run skips this and stops everything at once.
+5. Stop whatever still runs (by PID, process group, SIGKILL as the last resort), scan the cache folder, write
+   ``run_end``; then the caller renders the report.
+
+Every wait is bounded; nothing started here outlives the run (see :mod:`soak.procs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shlex
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, TextIO
+from urllib.parse import urlsplit
+
+import httpx2
+
+from mcp_locust.workload import DEFAULT_MIX
+from pypi_mock.admin import set_faults
+from soak.durations import format_duration
+from soak.procs import Child, ReadinessError, free_port, http_answers, pid_alive, start_child, wait_until
+from soak.progress import ProgressStatus, ProgressWriter, format_progress
+from soak.sampler import (
+    LocustHistoryTail,
+    MetricsScraper,
+    ProcessTreeProbe,
+    Sampler,
+    SamplerThread,
+    SamplesWriter,
+    TcpCounter,
+)
+from soak.schedule import FaultSchedule, ScheduleCursor, Transition, default_schedule, load_schedule
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+DEFAULT_LOCUSTFILE: Final = REPO_ROOT / "loadtests" / "locustfile.py"
+DEFAULT_USERS: Final = 8
+DEFAULT_PACE: Final = 2.0
+
+SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
+    # Short enough that a compressed run sees the breaker open and close again inside one fault slot.
+    "AUTODOCS_CIRCUIT_BREAKER_TIMEOUT": "5",
+    "AUTODOCS_REQUEST_TIMEOUT": "5",
+    "AUTODOCS_SHUTDOWN_GRACE": "10",
+    "AUTODOCS_POOL_MAX_CONNECTIONS": "10",
+    # The index is refetched every 2 minutes at most, so upstream traffic (and the faults) never dries up even
+    # when every name of the load's pool is cached.
+    "AUTODOCS_INDEX_TTL": "120",
+    "AUTODOCS_LOG_LEVEL": "INFO",
+}
+MOCK_ARGS: Final = ("--hang-release-s", "30", "--slow-body-s", "3")
+LOCUST_RUNTIME_MARGIN_S: Final = 120.0
+"""Locust is told to run this much longer than planned: we stop it, but if we could not, it still stops itself."""
+SERVER_ACK_TIMEOUT_S: Final = 3.0
+LOCUST_STOP_TIMEOUT_S: Final = 20.0
+SERVER_EXIT_MARGIN_S: Final = 10.0
+QUICK_STOP_S: Final = 3.0
+"""On an interrupt the server gets this long to drain, then a second signal (our server's "exit now")."""
+CACHE_SCAN_MAX_FILES: Final = 200_000
+CACHE_SCAN_MAX_LISTED: Final = 100
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class HarnessError(Exception):
+    """The harness itself failed (a child would not start, Locust died, the mock refused a phase): exit 2."""
+
+
+class ConfigError(ValueError):
+    """Options that cannot make a run; raised before anything is started."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    duration_s: float
+    users: int = DEFAULT_USERS
+    pace: float = DEFAULT_PACE
+    mix: str | None = None
+    templates: str | None = None
+    token: str | None = None
+    faults: str | None = None
+    """``"default"``, ``"none"`` or a schedule file; None = default for our server, none for an external one."""
+    target_cmd: str | None = None
+    target_url: str | None = None
+    out_dir: Path | None = None
+    sample_interval_s: float = 1.0
+    server_env: Mapping[str, str] = field(default_factory=dict)
+    locustfile: Path = DEFAULT_LOCUSTFILE
+    progress_interval_s: float = 60.0
+    ready_timeout_s: float = 60.0
+
+    @property
+    def external(self) -> bool:
+        return self.target_cmd is not None
+
+
+def validate_config(config: RunConfig) -> None:
+    problems: list[str] = []
+    if config.users < 1:
+        problems.append(f"--users must be at least 1, got {config.users}")
+    if not 0 < config.pace <= 1000:
+        problems.append(f"--pace must be in (0, 1000] calls/s per user, got {config.pace:g}")
+    if not 0.1 <= config.sample_interval_s <= 60:
+        problems.append(f"--sample-interval must be between 0.1 and 60 s, got {config.sample_interval_s:g}")
+    if config.duration_s < 10 * config.sample_interval_s:
+        problems.append(f"--duration {format_duration(config.duration_s)} is too short for 10 samples")
+    if (config.target_cmd is None) != (config.target_url is None):
+        problems.append("--target-cmd and --target-url go together")
+    if config.target_url is not None:
+        problems.extend(_loopback_problems(config.target_url))
+    if config.external and config.faults not in (None, "none") and "{mock_url}" not in (config.target_cmd or ""):
+        problems.append(
+            "faults act on the PyPI mock: put {mock_url} in --target-cmd so the target uses it, or use --faults none"
+        )
+    for key in config.server_env:
+        if not key.startswith("AUTODOCS_"):
+            problems.append(f"--server-env {key}: only AUTODOCS_* settings can be given")
+    if not config.locustfile.is_file():
+        problems.append(f"locustfile {config.locustfile} does not exist")
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _loopback_problems(url: str) -> list[str]:
+    """The harness sends sustained load: only to this machine, never by accident to someone else's server."""
+    parts = urlsplit(url.replace("{port}", "1"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [f"--target-url {url!r} must be an http:// URL"]
+    if parts.hostname not in LOOPBACK_HOSTS:
+        return [f"--target-url {url!r}: only loopback targets (127.0.0.1, localhost, ::1) may be soaked"]
+    return []
+
+
+def new_run_id(now: datetime) -> str:
+    return now.strftime("soak-%Y%m%d-%H%M%S")
+
+
+# --- small pieces: the stop flag, the event log, the server's log, the cache scan ---------------------------------
+
+
+class StopFlag:
+    """Set from a signal handler; ``wait`` wakes at once through a self-pipe.
+
+    A ``threading.Event`` cannot be set safely from a handler (its lock may be held by the very frame the signal
+    interrupted), so the handler only stores the reason and writes one byte.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        with contextlib.suppress(OSError):
+            self._write.send(b"\0")
+
+    def is_set(self) -> bool:
+        return self.reason is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set():
+            with contextlib.suppress(InterruptedError):
+                select.select([self._read], [], [], timeout)
+            with contextlib.suppress(OSError):
+                self._read.recv(4096)
+        return self.is_set()
+
+    def close(self) -> None:
+        self._read.close()
+        self._write.close()
+
+
+class EventLog:
+    """``events.jsonl``: one JSON object per line, flushed as written; ``t`` is seconds since the load started."""
+
+    def __init__(self, path: Path, t: Callable[[], float]) -> None:
+        self._handle = path.open("a", encoding="utf-8")
+        self._t = t
+        self._lock = threading.Lock()
+
+    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+        record = {"t": round(self._t(), 3), "wall": round(time.time(), 3), "kind": kind, **fields}
+        with self._lock:
+            self._handle.write(json.dumps(record, default=str) + "\n")
+            self._handle.flush()
+        return record
+
+    def close(self) -> None:
+        with self._lock:
+            self._handle.close()
+
+
+def server_log_events(log_path: Path, offset: int, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The last JSON log line for each event name in ``names``, written after byte ``offset`` of the log."""
+    wanted = set(names)
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except OSError:
+        return found
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") in wanted:
+            found[str(record["event"])] = record
+    return found
+
+
+def scan_cache(root: Path, max_files: int = CACHE_SCAN_MAX_FILES) -> dict[str, Any]:
+    """Every file under ``root`` must parse as JSON; a stray ``*.tmp`` is invalid too (a torn write survived)."""
+    invalid: list[str] = []
+    invalid_total = 0
+    checked = 0
+    truncated = False
+    for folder, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            if checked >= max_files:
+                truncated = True
+                break
+            path = Path(folder) / name
+            checked += 1
+            if _valid_cache_file(path):
+                continue
+            invalid_total += 1
+            if len(invalid) < CACHE_SCAN_MAX_LISTED:
+                invalid.append(str(path.relative_to(root)))
+        if truncated:
+            break
+    return {"invalid_files": invalid, "invalid_total": invalid_total, "checked": checked, "truncated": truncated}
+
+
+def _valid_cache_file(path: Path) -> bool:
+    if path.name.endswith(".tmp"):
+        return False
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _locust_host_and_path(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}", parts.path or "/mcp"
+
+
+def _port_of(url: str) -> int | None:
+    parts = urlsplit(url)
+    if parts.port is not None:
+        return parts.port
+    return {"http": 80, "https": 443}.get(parts.scheme)
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How the run ended, for the exit status: ``reason`` is completed, interrupted, server_exit or harness_error."""
+
+    run_dir: Path
+    reason: str = "completed"
+    harness_error: str | None = None
+
+
+class SoakRun:
+    def __init__(self, config: RunConfig, run_dir: Path, run_id: str, out: TextIO) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.out = out
+        self.progress = ProgressWriter(out, interval_s=config.progress_interval_s)
+        self.stop = StopFlag()
+        self.t0 = time.monotonic()
+        self.events = EventLog(run_dir / "events.jsonl", lambda: time.monotonic() - self.t0)
+        self.mock: Child | None = None
+        self.server: Child | None = None
+        self.locust: Child | None = None
+        self.mock_url: str | None = None
+        self.target_url = ""
+        self.server_env: dict[str, str] = {}
+        self.schedule = FaultSchedule()
+        self.cursor = ScheduleCursor(self.schedule)
+        self.sampler_thread: SamplerThread | None = None
+        self.scraper: MetricsScraper | None = None
+        self.locust_tail: LocustHistoryTail | None = None
+        self.server_exit_seen = False
+        self.server_killed = False
+        self.run_json_written = False
+
+    # -- the whole sequence --
+
+    def execute(self) -> Outcome:
+        outcome = Outcome(self.run_dir)
+        previous = self._install_signal_handlers()
+        try:
+            self.schedule = self._plan_faults()
+            self.cursor = ScheduleCursor(self.schedule)
+            self._start_target()
+            self._start_load()
+            outcome.reason = self._drive()
+            if outcome.reason == "completed":
+                self._measured_shutdown()
+        except (HarnessError, ReadinessError, OSError, ValueError, httpx2.HTTPError) as exc:
+            if self.stop.is_set():
+                outcome.reason = "interrupted"
+            else:
+                outcome.reason = "harness_error"
+                outcome.harness_error = str(exc)
+                self.events.write("harness_error", message=str(exc))
+                self.progress.note(f"harness error: {exc}")
+        finally:
+            if outcome.reason == "interrupted":
+                self.events.write("interrupted", signal=self.stop.reason)
+                self.progress.note(f"interrupted by {self.stop.reason}: stopping everything")
+            self._teardown(outcome)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop.close()
+        return outcome
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            self.stop.set(signal.Signals(signum).name)
+
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, on_signal)
+        return previous
+
+    def _t(self) -> float:
+        return time.monotonic() - self.t0
+
+    # -- 1. what runs --
+
+    def _plan_faults(self) -> FaultSchedule:
+        choice = self.config.faults or ("none" if self.config.external else "default")
+        if choice == "none":
+            return FaultSchedule()
+        if choice == "default":
+            return default_schedule(self.config.duration_s)
+        return load_schedule(Path(choice), self.config.duration_s)
+
+    def _needs_mock(self) -> bool:
+        return not self.config.external or "{mock_url}" in (self.config.target_cmd or "")
+
+    def _start_mock(self) -> None:
+        port = free_port()
+        self.mock_url = f"http://127.0.0.1:{port}"
+        args = [_bin("pypi-mock"), "--host", "127.0.0.1", "--port", str(port), *MOCK_ARGS]
+        self.mock = start_child("pypi-mock", args, self.run_dir / "mock.log", cwd=self.run_dir)
+        wait_until(
+            http_answers(f"{self.mock_url}/_admin/stats", lambda status: status == 200),
+            self.config.ready_timeout_s,
+            "the PyPI mock",
+            child=self.mock,
+            stop=self.stop,
+        )
+
+    def _start_target(self) -> None:
+        if self._needs_mock():
+            self._start_mock()
+        if self.config.external:
+            self._start_external()
+        else:
+            self._start_ours()
+
+    def _start_ours(self) -> None:
+        assert self.mock_url is not None
+        port = free_port()
+        self.server_env = {
+            **SERVER_ENV_DEFAULTS,
+            "AUTODOCS_RATE_LIMIT_RPM": str(_rate_limit_rpm(self.config.users, self.config.pace)),
+            **self.config.server_env,
+            "AUTODOCS_PYPI_URL": f"{self.mock_url}/pypi",
+            "AUTODOCS_CACHE_DIR": str(self.run_dir / "cache"),
+        }
+        if self.config.token:
+            self.server_env["AUTODOCS_HTTP_TOKEN"] = self.config.token
+        args = [_bin("autodocs-mcp"), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)]
+        self.server = start_child(
+            "autodocs-mcp",
+            args,
+            self.run_dir / "server.log",
+            env=self.server_env,
+            cwd=self.run_dir,
+            unset_prefix="AUTODOCS_",
+        )
+        base = f"http://127.0.0.1:{port}"
+        self.target_url = f"{base}/mcp"
+        wait_until(
+            http_answers(f"{base}/readyz", lambda status: status == 200),
+            self.config.ready_timeout_s,
+            "the server's /readyz",
+            child=self.server,
+            stop=self.stop,
+        )
+        self.scraper = MetricsScraper(f"{base}/metrics?format=json", headers=self._auth_headers())
+
+    def _start_external(self) -> None:
+        assert self.config.target_cmd is not None and self.config.target_url is not None
+        port = str(free_port())
+        substitutions = {"{port}": port, "{mock_url}": self.mock_url or ""}
+        command = self.config.target_cmd
+        url = self.config.target_url
+        for key, value in substitutions.items():
+            command = command.replace(key, value)
+            url = url.replace(key, value)
+        self.target_url = url
+        self.server = start_child("target", shlex.split(command), self.run_dir / "server.log", cwd=self.run_dir)
+        wait_until(
+            http_answers(url, lambda _status: True),
+            self.config.ready_timeout_s,
+            f"the target at {url}",
+            child=self.server,
+            stop=self.stop,
+        )
+        host, _path = _locust_host_and_path(url)
+        scraper = MetricsScraper(f"{host}/metrics?format=json", headers=self._auth_headers())
+        snapshot = scraper.read()
+        if snapshot is not None and isinstance(snapshot.get("requests"), Mapping):
+            self.scraper = scraper
+        else:
+            scraper.close()
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
+
+    # -- 2. load and sampling --
+
+    def _run_json(self, started_at: str) -> dict[str, Any]:
+        ours = not self.config.external
+        env = self.server_env
+
+        def env_float(key: str) -> float | None:
+            return float(env[key]) if ours and key in env else None
+
+        return {
+            "run_id": self.run_id,
+            "started_at": started_at,
+            "planned_duration_s": self.config.duration_s,
+            "sample_interval_s": self.config.sample_interval_s,
+            "target": {
+                "kind": "external" if self.config.external else "ours",
+                "cmd": shlex.join(self.server.args) if self.server is not None else self.config.target_cmd,
+                "url": self.target_url or self.config.target_url,
+                "env": {k: v for k, v in env.items() if k != "AUTODOCS_HTTP_TOKEN"},
+            },
+            "load": {
+                "users": self.config.users,
+                "pace_per_user_s": self.config.pace,
+                "mix": self.config.mix or DEFAULT_MIX,
+                "templates": self.config.templates,
+                "model": "constant_throughput (paced, below saturation)",
+            },
+            "pool_max_connections": int(env["AUTODOCS_POOL_MAX_CONNECTIONS"]) if ours else None,
+            "breaker_timeout_s": env_float("AUTODOCS_CIRCUIT_BREAKER_TIMEOUT"),
+            "shutdown_grace_s": env_float("AUTODOCS_SHUTDOWN_GRACE"),
+            "fault_schedule": self.schedule.to_list(),
+        }
+
+    def _write_run_json(self, started_at: str) -> None:
+        path = self.run_dir / "run.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self._run_json(started_at), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        self.run_json_written = True
+
+    def _locust_args(self) -> list[str]:
+        host, path = _locust_host_and_path(self.target_url)
+        runtime = int(self.config.duration_s + LOCUST_RUNTIME_MARGIN_S)
+        users = str(self.config.users)
+        args = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(self.config.locustfile),
+            "--headless",
+            "-u",
+            users,
+            "-r",
+            users,
+            "-t",
+            f"{runtime}s",
+            "--csv",
+            str(self.run_dir / "locust" / "locust"),
+            "--csv-full-history",
+            "--html",
+            str(self.run_dir / "locust" / "report.html"),
+            "--host",
+            host,
+            "--only-summary",
+            "SustainedUser",
+            "--mcp-pace",
+            f"{self.config.pace:g}",
+            "--mcp-path",
+            path,
+        ]
+        for option, value in (
+            ("--mcp-mix", self.config.mix),
+            ("--mcp-templates", self.config.templates),
+            ("--mcp-token", self.config.token),
+        ):
+            if value:
+                args += [option, value]
+        return args
+
+    def _start_load(self) -> None:
+        (self.run_dir / "locust").mkdir(exist_ok=True)
+        self.t0 = time.monotonic()
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self._write_run_json(started_at)
+        self.locust = start_child("locust", self._locust_args(), self.run_dir / "locust.log", cwd=self.run_dir)
+        self.events.write(
+            "run_start",
+            run_id=self.run_id,
+            target_url=self.target_url,
+            server_pid=self.server.pid if self.server else None,
+            locust_pid=self.locust.pid,
+            mock_pid=self.mock.pid if self.mock else None,
+        )
+        assert self.server is not None
+        self.locust_tail = LocustHistoryTail(self.run_dir / "locust" / "locust_stats_history.csv")
+        mock_port = _port_of(self.mock_url) if self.mock_url else None
+        listen_port = _port_of(self.target_url)
+        ipv6 = (urlsplit(self.target_url).hostname or "") not in ("127.0.0.1", "")
+        sampler = Sampler(
+            ProcessTreeProbe(self.server.pid, listen_port, mock_port, TcpCounter(listen_port, mock_port, ipv6=ipv6)),
+            self.scraper,
+            self.locust_tail,
+            lambda t: phase.name if (phase := self.schedule.phase_at(t)) is not None else None,
+        )
+        self.sampler_thread = SamplerThread(
+            sampler, SamplesWriter(self.run_dir / "samples.csv"), self.config.sample_interval_s, self.t0
+        )
+        self.sampler_thread.start()
+        self.progress.note(
+            f"soak {self.run_id}: {format_duration(self.config.duration_s)} against {self.target_url}, "
+            f"{self.config.users} users x {self.config.pace:g} calls/s, {len(self.schedule.phases)} fault phases; "
+            f"folder {self.run_dir}"
+        )
+
+    # -- 3. the main loop --
+
+    def _drive(self) -> str:
+        assert self.server is not None and self.locust is not None and self.sampler_thread is not None
+        while True:
+            t = self._t()
+            if self.stop.is_set():
+                return "interrupted"
+            if t >= self.config.duration_s:
+                return "completed"
+            for transition in self.cursor.advance(t):
+                self._apply(transition)
+            code = self.server.poll()
+            if code is not None:
+                self.server_exit_seen = True
+                self.events.write("server_exit", returncode=code)
+                self.progress.note(f"the server exited unexpectedly with status {code}")
+                return "server_exit"
+            if self.locust.poll() is not None:
+                raise HarnessError(
+                    f"Locust exited early with status {self.locust.poll()}: {self.locust.log_tail(1500)}"
+                )
+            if self.mock is not None and self.mock.poll() is not None:
+                raise HarnessError(f"the PyPI mock exited with status {self.mock.poll()}: {self.mock.log_tail(1500)}")
+            if self.sampler_thread.error is not None:
+                raise HarnessError(f"the sampler failed: {self.sampler_thread.error!r}")
+            self.progress.update(format_progress(self._status(t)))
+            wake = min(t + 1.0, self.config.duration_s, self.cursor.next_at() or float("inf"))
+            self.stop.wait(max(0.0, wake - self._t()))
+
+    def _apply(self, transition: Transition) -> None:
+        """Phases never overlap and an end sorts before a start at the same instant, so on/off is all there is."""
+        assert self.mock_url is not None
+        faults = dict(transition.phase.faults) if transition.kind == "fault_start" else {}
+        set_faults(self.mock_url, faults)
+        self.events.write(transition.kind, name=transition.phase.name, faults=dict(transition.phase.faults))
+
+    def _status(self, t: float) -> ProgressStatus:
+        latest = self.sampler_thread.latest if self.sampler_thread is not None else None
+        point = self.locust_tail.latest if self.locust_tail is not None else None
+        phase = self.schedule.phase_at(t)
+
+        def num(key: str) -> float | None:
+            value = latest.get(key) if latest else None
+            return float(value) if isinstance(value, int | float) else None
+
+        breaker = latest.get("breaker_state") if latest else None
+        return ProgressStatus(
+            elapsed_s=t,
+            planned_s=self.config.duration_s,
+            rps=num("rps"),
+            fail_rps=num("fail_rps"),
+            failures_total=point.total_failures if point is not None else None,
+            rss_bytes=num("rss_bytes"),
+            fds=num("fds"),
+            breaker_state=breaker if isinstance(breaker, str) else None,
+            phase=phase.name if phase is not None else None,
+        )
+
+    # -- 4. the measured shutdown --
+
+    def _measured_shutdown(self) -> None:
+        assert self.server is not None and self.locust is not None and self.sampler_thread is not None
+        self._close_open_phase()
+        self.sampler_thread.stop()
+        self.sampler_thread.sample_now()
+        snapshot = self.scraper.read() if self.scraper is not None else None
+        requests = snapshot.get("requests") if snapshot else None
+        scraped_in_flight = requests.get("in_flight") if isinstance(requests, Mapping) else None
+        log_offset = self.server.log_path.stat().st_size if self.server.log_path.exists() else 0
+        self.progress.finish(format_progress(self._status(self._t())))
+        self.progress.note("planned end reached: SIGTERM to the server while the load continues")
+        signal_t = self._t()
+        sent_at = time.monotonic()
+        self.server.signal_group(signal.SIGTERM)
+        # Locust keeps sending until the server has taken the signal (its first log line after it), then stops.
+        log_path = self.server.log_path
+        with contextlib.suppress(ReadinessError):
+            wait_until(
+                lambda: bool(server_log_events(log_path, log_offset, ["signal_received"])),
+                SERVER_ACK_TIMEOUT_S,
+                "the server's signal_received log line",
+                child=self.server,
+                interval_s=0.05,
+            )
+        self.locust.signal_group(signal.SIGINT)
+        grace = float(self.server_env.get("AUTODOCS_SHUTDOWN_GRACE", "30")) if self.server_env else 30.0
+        code = self.server.wait(grace + SERVER_EXIT_MARGIN_S - (time.monotonic() - sent_at))
+        exit_after = time.monotonic() - sent_at
+        if code is None:
+            self.server_killed = True
+            code = self.server.stop(term_timeout_s=0.0, sig=signal.SIGKILL)
+        if self.locust.wait(LOCUST_STOP_TIMEOUT_S) is None:
+            self.locust.stop(term_timeout_s=5.0)
+        lines = server_log_events(
+            self.server.log_path, log_offset, ["signal_received", "drained", "drain_forced", "stopped"]
+        )
+        logged_in_flight = lines.get("signal_received", {}).get("in_flight")
+        in_flight = logged_in_flight if isinstance(logged_in_flight, int) else scraped_in_flight
+        cut: int | None = None
+        if "drain_forced" in lines:
+            forced = lines["drain_forced"].get("cancelled_calls")
+            cut = forced if isinstance(forced, int) else None
+        elif "drained" in lines:
+            cut = 0
+        completed = in_flight - cut if isinstance(in_flight, int) and cut is not None else None
+        self.events.write(
+            "shutdown",
+            signal_sent_t=round(signal_t, 3),
+            exit_code=code,
+            exit_after_s=round(exit_after, 3),
+            in_flight_at_signal=in_flight,
+            completed=completed,
+            cut=cut,
+            grace_s=grace if self.server_env else None,
+            killed=self.server_killed,
+            log_events=sorted(lines),
+        )
+
+    def _close_open_phase(self) -> None:
+        phase = self.cursor.open_phase()
+        if phase is None:
+            return
+        if self.mock is not None and self.mock.running and self.mock_url is not None:
+            with contextlib.suppress(httpx2.HTTPError, ValueError):
+                set_faults(self.mock_url, {})
+        self.events.write("fault_end", name=phase.name, faults=dict(phase.faults), cut_short=True)
+        self.cursor.advance(phase.end_s)
+
+    # -- 5. teardown --
+
+    def _teardown(self, outcome: Outcome) -> None:
+        if self.sampler_thread is not None:
+            self.sampler_thread.stop()
+        with contextlib.suppress(Exception):
+            self._close_open_phase()
+        self._stop_children()
+        if self.scraper is not None:
+            self.scraper.close()
+        if self.sampler_thread is not None:
+            self.sampler_thread.writer.close()
+        else:
+            SamplesWriter(self.run_dir / "samples.csv").close()  # an empty run still has the header
+        if not self.run_json_written:
+            self._write_run_json(datetime.now(UTC).isoformat(timespec="seconds"))
+        cache = self.run_dir / "cache"
+        if not self.config.external and cache.is_dir() and not self.server_killed:
+            self.events.write("cache_scan", **scan_cache(cache))
+        self.events.write("run_end", reason=outcome.reason, elapsed_s=round(self._t(), 3))
+        self.events.close()
+
+    def _stop_children(self) -> None:
+        """Stop what still runs: Locust first (SIGINT writes its HTML), the server with a short drain, the mock."""
+        if self.locust is not None:
+            self.locust.signal_group(signal.SIGINT)
+        server = self.server
+        if server is not None and server.running:
+            server.signal_group(signal.SIGTERM)
+            if server.wait(QUICK_STOP_S) is None:
+                server.signal_group(signal.SIGTERM)  # our server's "second signal: exit now"
+                if server.wait(QUICK_STOP_S) is None:
+                    self.server_killed = True
+        if server is not None:
+            server.stop(term_timeout_s=0.0, sig=signal.SIGKILL)
+        if self.locust is not None:
+            self.locust.stop(term_timeout_s=LOCUST_STOP_TIMEOUT_S, sig=signal.SIGINT)
+        if self.mock is not None:
+            self.mock.stop(term_timeout_s=5.0)
+        leftovers = [c for c in (self.locust, self.server, self.mock) if c is not None and pid_alive(c.pid)]
+        if leftovers:
+            self.progress.note("still alive after stop: " + ", ".join(f"{c.name} ({c.pid})" for c in leftovers))
+
+
+def _bin(name: str) -> str:
+    """A console script of this installation: next to the running interpreter (the venv), else on PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise HarnessError(f"cannot find the {name!r} command next to {sys.executable} or on PATH")
+    return found
+
+
+def _rate_limit_rpm(users: int, pace: float) -> int:
+    """Far above what the load can ask upstream (a call can fan out into a dependency walk): never the bottleneck."""
+    return int(min(1_000_000, max(100_000, users * pace * 60 * 50)))
+
+
+def prepare_run_dir(config: RunConfig, run_id: str) -> Path:
+    run_dir = config.out_dir or Path("reports") / run_id
+    if (run_dir / "run.json").exists() or (run_dir / "samples.csv").exists():
+        raise ConfigError(f"{run_dir} already holds a run; choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def run_soak(config: RunConfig, out: TextIO) -> Outcome:
+    """Validate, run, and return how it ended; the caller renders the report (also after a harness error)."""
+    validate_config(config)
+    run_id = new_run_id(datetime.now())
+    run_dir = prepare_run_dir(config, run_id)
+    return SoakRun(config, run_dir, run_id, out).execute()

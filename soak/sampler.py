@@ -1,0 +1,676 @@
+"""One row of ``samples.csv`` per tick: the server's process tree (psutil), its ``/metrics``, and Locust's numbers.
+
+Three sources, each allowed to be missing (an external server has no ``/metrics``, Locust writes its history once
+a second, a dead server has no process): a missing source leaves its columns empty instead of stopping the run.
+Rows are appended and flushed as they are taken, so a run killed at hour 20 still has 20 hours of data.
+
+The sampler runs in a thread of the runner and measures its own CPU time (``sampler_cpu_s``): a harness that
+costs a noticeable share of a core over 24 hours would disturb what it measures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import httpx2
+import psutil
+
+SAMPLE_COLUMNS: Final = (
+    "t",
+    "wall",
+    "rss_bytes",
+    "uss_bytes",
+    "fds",
+    "threads",
+    "cpu_percent",
+    "tcp_clients",
+    "tcp_upstream",
+    "tcp_close_wait",
+    "tcp_time_wait",
+    "children",
+    "pool_open",
+    "pool_active",
+    "pool_idle",
+    "pool_queued",
+    "pool_max",
+    "breaker_state",
+    "in_flight",
+    "sessions_open",
+    "cache_memory_entries",
+    "cache_memory_bytes",
+    "limiter_waiting",
+    "rps",
+    "fail_rps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "users",
+    "fault_phase",
+    "sampler_cpu_s",
+)
+
+Value = float | int | str | None
+Sample = dict[str, Value]
+
+_DECIMALS: Final = {
+    "t": 3,
+    "wall": 3,
+    "cpu_percent": 1,
+    "rps": 2,
+    "fail_rps": 2,
+    "p50_ms": 1,
+    "p95_ms": 1,
+    "p99_ms": 1,
+    "sampler_cpu_s": 4,
+}
+
+_PROCESS_COLUMNS: Final = (
+    "rss_bytes",
+    "uss_bytes",
+    "fds",
+    "threads",
+    "cpu_percent",
+    "tcp_clients",
+    "tcp_upstream",
+    "tcp_close_wait",
+    "tcp_time_wait",
+    "children",
+)
+_TCP_COLUMNS: Final = ("tcp_clients", "tcp_upstream", "tcp_close_wait", "tcp_time_wait")
+
+
+# --- TCP sockets ------------------------------------------------------------------------------------------------
+
+# include/net/tcp_states.h
+TCP_ESTABLISHED: Final = 1
+TCP_TIME_WAIT: Final = 6
+TCP_CLOSE_WAIT: Final = 8
+
+TcpRow = tuple[int, int, int]
+"""(state, local port, remote port) of one TCP socket."""
+
+
+def classify_tcp(rows: Iterable[TcpRow], listen_port: int | None, upstream_port: int | None) -> Sample:
+    """Count the server's sockets by role and state from the machine's socket table, by port alone.
+
+    The server's side of a client connection has the listening port as its local port; its side of an upstream
+    connection has the mock's port as its remote port. The peers' sides have them the other way round, so they
+    are not counted. TIME_WAIT sockets belong to no process any more, which is why ports and not owners decide.
+    """
+    clients = upstream = close_wait = time_wait = 0
+    for state, local_port, remote_port in rows:
+        ours = local_port == listen_port or remote_port == upstream_port
+        if not ours:
+            continue
+        if state == TCP_ESTABLISHED:
+            if local_port == listen_port:
+                clients += 1
+            else:
+                upstream += 1
+        elif state == TCP_CLOSE_WAIT:
+            close_wait += 1
+        elif state == TCP_TIME_WAIT:
+            time_wait += 1
+    return {"tcp_clients": clients, "tcp_upstream": upstream, "tcp_close_wait": close_wait, "tcp_time_wait": time_wait}
+
+
+_NETLINK_SOCK_DIAG: Final = 4
+_SOCK_DIAG_BY_FAMILY: Final = 20
+_NLM_F_REQUEST_DUMP: Final = 0x301
+_NLMSG_ERROR: Final = 2
+_NLMSG_DONE: Final = 3
+_NLMSG_HEADER: Final = struct.Struct("=IHHII")
+_DIAG_REQUEST: Final = struct.Struct("=BBBxI48x")
+_DIAG_MAX_BYTES: Final = 64 << 20
+_WANTED_STATES: Final = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE_WAIT) | (1 << TCP_TIME_WAIT)
+
+
+def sock_diag_tcp(family: int, states: int = _WANTED_STATES, timeout_s: float = 2.0) -> list[TcpRow]:
+    """The TCP sockets of this network namespace in ``states``, from the kernel's sock_diag netlink interface.
+
+    This is what ``ss`` uses. Reading ``/proc/net/tcp`` (which psutil's per-process ``net_connections`` also
+    parses, for IPv4 and IPv6) costs about 5 ms per table here, because the kernel walks its whole established
+    hash table for it; a filtered netlink dump costs about half, and only the families in use are asked for.
+    """
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as sock:
+        sock.settimeout(timeout_s)
+        request = _DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, states)
+        header = _NLMSG_HEADER.pack(_NLMSG_HEADER.size + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0)
+        sock.sendto(header + request, (0, 0))
+        rows: list[TcpRow] = []
+        received = 0
+        while received < _DIAG_MAX_BYTES:
+            data = sock.recv(1 << 17)
+            if not data:
+                raise OSError("sock_diag: the kernel closed the dump early")
+            received += len(data)
+            offset = 0
+            while offset + _NLMSG_HEADER.size <= len(data):
+                length, kind, _flags, _seq, _pid = _NLMSG_HEADER.unpack_from(data, offset)
+                if length < _NLMSG_HEADER.size:
+                    raise OSError("sock_diag: malformed netlink message")
+                if kind == _NLMSG_DONE:
+                    return rows
+                if kind == _NLMSG_ERROR:
+                    (code,) = struct.unpack_from("=i", data, offset + _NLMSG_HEADER.size)
+                    raise OSError(-code, f"sock_diag: {os.strerror(-code)}")
+                body = offset + _NLMSG_HEADER.size
+                if kind == _SOCK_DIAG_BY_FAMILY and length >= _NLMSG_HEADER.size + 8:
+                    local_port, remote_port = struct.unpack_from(">HH", data, body + 4)
+                    rows.append((data[body + 1], local_port, remote_port))
+                offset += (length + 3) & ~3
+        raise OSError("sock_diag: dump larger than expected")
+
+
+class TcpCounter:
+    """Counts the server's TCP sockets each sample: by netlink where the kernel offers it, else by psutil.
+
+    The fallback asks psutil for each process's own connections, which cannot see TIME_WAIT (no owner) and costs
+    more; it is for systems without sock_diag.
+    """
+
+    def __init__(self, listen_port: int | None, upstream_port: int | None, ipv6: bool = False) -> None:
+        self.listen_port = listen_port
+        self.upstream_port = upstream_port
+        self.families = (socket.AF_INET, socket.AF_INET6) if ipv6 else (socket.AF_INET,)
+        self.netlink = hasattr(socket, "AF_NETLINK")
+        if self.netlink:
+            try:
+                sock_diag_tcp(socket.AF_INET)
+            except OSError:
+                self.netlink = False
+
+    def count(self, tree: Iterable[psutil.Process]) -> Sample:
+        if self.listen_port is None and self.upstream_port is None:
+            return dict.fromkeys(_TCP_COLUMNS)
+        if self.netlink:
+            try:
+                rows = [row for family in self.families for row in sock_diag_tcp(family)]
+                return classify_tcp(rows, self.listen_port, self.upstream_port)
+            except OSError:
+                self.netlink = False
+        return self._by_owner(tree)
+
+    def _by_owner(self, tree: Iterable[psutil.Process]) -> Sample:
+        rows: list[TcpRow] = []
+        for proc in tree:
+            try:
+                connections = proc.net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            for conn in connections:
+                state = _PSUTIL_STATES.get(conn.status)
+                if state is not None:
+                    rows.append((state, conn.laddr.port if conn.laddr else 0, conn.raddr.port if conn.raddr else 0))
+        counts = classify_tcp(rows, self.listen_port, self.upstream_port)
+        counts["tcp_time_wait"] = None
+        return counts
+
+
+_PSUTIL_STATES: Final = {
+    psutil.CONN_ESTABLISHED: TCP_ESTABLISHED,
+    psutil.CONN_CLOSE_WAIT: TCP_CLOSE_WAIT,
+    psutil.CONN_TIME_WAIT: TCP_TIME_WAIT,
+}
+
+
+# --- the server's process tree ------------------------------------------------------------------------------------
+
+
+def descendant_pids(pid: int) -> list[int] | None:
+    """Every descendant of ``pid`` from ``/proc/<pid>/task/*/children``; None where that file does not exist.
+
+    psutil's ``children(recursive=True)`` reads the status of every process on the machine to build the tree
+    (about 3 ms here); the kernel's children lists cost a few file reads for a small tree.
+    """
+    found: list[int] = []
+    pending = [pid]
+    while pending and len(found) < 10_000:
+        current = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    kids = [int(part) for part in handle.read().split()]
+            except FileNotFoundError:
+                if current == pid and task == str(pid):
+                    return None
+                continue
+            except (OSError, ValueError):
+                continue
+            found.extend(kids)
+            pending.extend(kids)
+    return found
+
+
+class ProcessTreeProbe:
+    """Resource use of a process and all its descendants, summed, plus the server's TCP sockets by role and state.
+
+    ``listen_port`` is the server's port (ESTABLISHED sockets on it are clients); ``upstream_port`` is the mock's
+    (ESTABLISHED sockets to it are the upstream pool).
+    """
+
+    def __init__(
+        self, pid: int, listen_port: int | None, upstream_port: int | None, tcp: TcpCounter | None = None
+    ) -> None:
+        self.pid = pid
+        self.tcp = tcp if tcp is not None else TcpCounter(listen_port, upstream_port)
+        self._procs: dict[int, psutil.Process] = {}
+        self._root: psutil.Process | None = None
+        try:
+            self._root = psutil.Process(pid)
+            self._root.cpu_percent(None)  # primes the CPU counter so the first sample is a real figure
+        except psutil.Error:
+            self._root = None
+
+    def read(self) -> Sample:
+        empty: Sample = dict.fromkeys(_PROCESS_COLUMNS)
+        root = self._root
+        if root is None or not root.is_running():
+            return empty
+        tree = [root, *self._tracked(self._descendants(root))]
+        totals = {"rss": 0, "uss": 0, "fds": 0, "threads": 0}
+        cpu = 0.0
+        alive: list[psutil.Process] = []
+        for proc in tree:
+            try:
+                with proc.oneshot():
+                    info = proc.memory_full_info()
+                    fds = proc.num_fds()
+                    threads = proc.num_threads()
+                    proc_cpu = proc.cpu_percent(None)
+            except psutil.Error:
+                continue
+            totals["rss"] += int(info.rss)
+            totals["uss"] += int(getattr(info, "uss", info.rss))
+            totals["fds"] += fds
+            totals["threads"] += threads
+            cpu += proc_cpu
+            alive.append(proc)
+        if not alive or alive[0] is not root:
+            return empty
+        sample: Sample = {
+            "rss_bytes": totals["rss"],
+            "uss_bytes": totals["uss"],
+            "fds": totals["fds"],
+            "threads": totals["threads"],
+            "cpu_percent": cpu,
+            "children": len(alive) - 1,
+        }
+        sample.update(self.tcp.count(alive))
+        return sample
+
+    def _descendants(self, root: psutil.Process) -> list[int]:
+        pids = descendant_pids(root.pid)
+        if pids is not None:
+            return pids
+        try:
+            return [child.pid for child in root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def _tracked(self, pids: Iterable[int]) -> list[psutil.Process]:
+        """Keep one Process object per child across samples, so its ``cpu_percent`` measures since the last one."""
+        current: dict[int, psutil.Process] = {}
+        for pid in pids:
+            known = self._procs.get(pid)
+            if known is None:
+                try:
+                    known = psutil.Process(pid)
+                    known.cpu_percent(None)
+                except psutil.Error:
+                    continue
+            current[pid] = known
+        self._procs = current
+        return list(current.values())
+
+
+# --- the server's /metrics --------------------------------------------------------------------------------------
+
+
+def metrics_columns(snapshot: Mapping[str, Any] | None) -> Sample:
+    """The sample columns taken from our server's ``/metrics?format=json`` snapshot (None → all empty)."""
+    snap = snapshot or {}
+    upstream = _dict(snap.get("upstream"))
+    pool = _dict(upstream.get("pool"))
+    breaker = _dict(upstream.get("breaker"))
+    limiter = _dict(upstream.get("limiter"))
+    requests = _dict(snap.get("requests"))
+    cache = _dict(snap.get("cache"))
+    state = breaker.get("state")
+    return {
+        "pool_open": _number(pool.get("open")),
+        "pool_active": _number(pool.get("active")),
+        "pool_idle": _number(pool.get("idle")),
+        "pool_queued": _number(pool.get("queued")),
+        "pool_max": _number(pool.get("max_connections")),
+        "breaker_state": state if isinstance(state, str) and state else None,
+        "in_flight": _number(requests.get("in_flight")),
+        "sessions_open": _number(snap.get("sessions_open")),
+        "cache_memory_entries": _number(cache.get("memory_entries")),
+        "cache_memory_bytes": _number(cache.get("memory_bytes")),
+        "limiter_waiting": _number(limiter.get("waiting")),
+    }
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: object) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsScraper:
+    """``GET <base>/metrics?format=json`` with a short timeout over one kept-alive connection.
+
+    The kept-alive connection shows up as one constant client socket in ``tcp_clients``; reconnecting every second
+    would instead leave a trail of TIME_WAIT sockets, which is what the sampler is there to notice in the server.
+    """
+
+    def __init__(self, metrics_url: str, timeout_s: float = 0.5, headers: Mapping[str, str] | None = None) -> None:
+        self.url = metrics_url
+        self._client = httpx2.Client(
+            timeout=timeout_s,
+            trust_env=False,
+            verify=metrics_url.startswith("https://"),
+            headers=dict(headers or {}),
+        )
+        self.last: Mapping[str, Any] | None = None
+
+    def read(self) -> Mapping[str, Any] | None:
+        try:
+            response = self._client.get(self.url)
+            payload = response.json() if response.status_code == 200 else None
+        except (httpx2.HTTPError, ValueError):
+            payload = None
+        self.last = payload if isinstance(payload, Mapping) else None
+        return self.last
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# --- Locust's stats history -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocustPoint:
+    """The "Aggregated" row of one second of ``*_stats_history.csv`` (percentiles over Locust's recent window)."""
+
+    timestamp: float
+    users: int | None
+    rps: float | None
+    fail_rps: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    total_requests: int | None
+    total_failures: int | None
+
+
+def parse_history_row(header: list[str], row: list[str]) -> LocustPoint | None:
+    """A LocustPoint from an "Aggregated" row of Locust 2.x's stats history, None for any other row."""
+    if len(row) != len(header):
+        return None
+    fields = dict(zip(header, row, strict=True))
+    if fields.get("Name") != "Aggregated":
+        return None
+    timestamp = _float(fields.get("Timestamp"))
+    if timestamp is None:
+        return None
+    users = _float(fields.get("User Count"))
+    total = _float(fields.get("Total Request Count"))
+    failures = _float(fields.get("Total Failure Count"))
+    return LocustPoint(
+        timestamp=timestamp,
+        users=None if users is None else int(users),
+        rps=_float(fields.get("Requests/s")),
+        fail_rps=_float(fields.get("Failures/s")),
+        p50_ms=_float(fields.get("50%")),
+        p95_ms=_float(fields.get("95%")),
+        p99_ms=_float(fields.get("99%")),
+        total_requests=None if total is None else int(total),
+        total_failures=None if failures is None else int(failures),
+    )
+
+
+def _float(text: str | None) -> float | None:
+    """Locust writes "N/A" before the first response; that (and anything unreadable) is missing."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class LocustHistoryTail:
+    """Follows a growing ``*_stats_history.csv``, remembering only its latest "Aggregated" row.
+
+    Each poll reads what was appended since the last one, at most ``max_read_bytes`` (if Locust got far ahead,
+    older bytes are skipped: only the latest second matters). A line without its newline is left for next time.
+    """
+
+    def __init__(self, path: Path, max_read_bytes: int = 1 << 20) -> None:
+        self.path = path
+        self.max_read_bytes = max_read_bytes
+        self._offset = 0
+        self._partial = b""
+        self._header: list[str] | None = None
+        self.latest: LocustPoint | None = None
+
+    def poll(self) -> LocustPoint | None:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                if size < self._offset:  # replaced or truncated: start over
+                    self._offset, self._partial, self._header = 0, b"", None
+                start = self._offset
+                if self._header is not None and size - start > self.max_read_bytes:
+                    start, self._partial = size - self.max_read_bytes, b""
+                handle.seek(start)
+                chunk = handle.read(size - start)
+        except OSError:
+            return self.latest
+        self._offset = start + len(chunk)
+        data = self._partial + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._partial = data
+            return self.latest
+        self._partial = data[cut + 1 :]
+        for row in csv.reader(io.StringIO(data[: cut + 1].decode("utf-8", errors="replace"))):
+            if not row:
+                continue
+            if self._header is None:
+                if row[0] == "Timestamp":
+                    self._header = row
+                continue
+            point = parse_history_row(self._header, row)
+            if point is not None:
+                self.latest = point
+        return self.latest
+
+
+def locust_columns(point: LocustPoint | None, now_wall: float, stale_after_s: float = 5.0) -> Sample:
+    """Load columns from Locust's latest second; empty once it is older than ``stale_after_s`` (Locust stopped)."""
+    if point is None or now_wall - point.timestamp > stale_after_s:
+        return {"rps": None, "fail_rps": None, "p50_ms": None, "p95_ms": None, "p99_ms": None, "users": None}
+    return {
+        "rps": point.rps,
+        "fail_rps": point.fail_rps,
+        "p50_ms": point.p50_ms,
+        "p95_ms": point.p95_ms,
+        "p99_ms": point.p99_ms,
+        "users": point.users,
+    }
+
+
+# --- rows, the CSV file and the thread ----------------------------------------------------------------------------
+
+
+def format_row(sample: Mapping[str, Value]) -> list[str]:
+    """CSV cells in :data:`SAMPLE_COLUMNS` order; None is an empty cell, floats are rounded per column."""
+    cells: list[str] = []
+    for column in SAMPLE_COLUMNS:
+        value = sample.get(column)
+        if value is None:
+            cells.append("")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                cells.append("")
+            else:
+                cells.append(_fixed(value, _DECIMALS.get(column, 3)))
+        else:
+            cells.append(str(value))
+    return cells
+
+
+def _fixed(value: float, decimals: int) -> str:
+    """Fixed-point with trailing zeros dropped: never exponent notation, which spreadsheets and eyes misread."""
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class SamplesWriter:
+    """Appends rows to ``samples.csv`` and flushes each one, writing the header first on an empty file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: TextIO = path.open("a", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._handle, lineterminator="\n")
+        if self._handle.tell() == 0:
+            self._writer.writerow(SAMPLE_COLUMNS)
+            self._handle.flush()
+        self.rows = 0
+
+    def write(self, sample: Mapping[str, Value]) -> None:
+        self._writer.writerow(format_row(sample))
+        self._handle.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class Sampler:
+    """Takes one sample from whichever sources it has; ``t`` and ``wall`` come from the caller's clocks."""
+
+    def __init__(
+        self,
+        probe: ProcessTreeProbe | None,
+        scraper: MetricsScraper | None = None,
+        locust: LocustHistoryTail | None = None,
+        phase_at: Callable[[float], str | None] = lambda _t: None,
+    ) -> None:
+        self.probe = probe
+        self.scraper = scraper
+        self.locust = locust
+        self.phase_at = phase_at
+
+    def take(self, t: float, wall: float) -> Sample:
+        sample: Sample = {"t": t, "wall": wall}
+        if self.probe is not None:
+            sample.update(self.probe.read())
+        sample.update(metrics_columns(self.scraper.read() if self.scraper is not None else None))
+        sample.update(locust_columns(self.locust.poll() if self.locust is not None else None, wall))
+        sample["fault_phase"] = self.phase_at(t)
+        return sample
+
+    def close(self) -> None:
+        if self.scraper is not None:
+            self.scraper.close()
+
+
+class SamplerThread:
+    """Samples every ``interval_s`` on a fixed grid from ``t0`` (monotonic), so a slow sample causes no drift.
+
+    A tick missed because a sample overran is skipped rather than caught up. ``sampler_cpu_s`` is this thread's
+    own CPU time (``time.thread_time``) since it started, written into every row.
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler,
+        writer: SamplesWriter,
+        interval_s: float,
+        t0_monotonic: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.sampler = sampler
+        self.writer = writer
+        self.interval_s = interval_s
+        self.t0 = t0_monotonic
+        self._monotonic = monotonic
+        self._wall = wall
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
+        self._lock = threading.Lock()
+        self.latest: Sample | None = None
+        self.cpu_s = 0.0
+        self._cpu_base = 0.0
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def sample_now(self) -> Sample:
+        """One extra sample off the grid (the runner's last, just before it signals the server); its CPU is not ours."""
+        with self._lock:
+            return self._sample_locked(own_thread=False)
+
+    def _run(self) -> None:
+        self._cpu_base = time.thread_time()
+        tick = 0
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    self._sample_locked(own_thread=True)
+                tick += 1
+                now = self._monotonic() - self.t0
+                tick = max(tick, math.floor(now / self.interval_s) + 1)
+                self._stop.wait(max(0.0, self.t0 + tick * self.interval_s - self._monotonic()))
+        except BaseException as exc:  # surfaced by the runner, which owns the decision to stop the run
+            self.error = exc
+
+    def _sample_locked(self, own_thread: bool) -> Sample:
+        sample = self.sampler.take(self._monotonic() - self.t0, self._wall())
+        if own_thread:
+            self.cpu_s = time.thread_time() - self._cpu_base
+        sample["sampler_cpu_s"] = self.cpu_s
+        self.writer.write(sample)
+        self.latest = sample
+        return sample
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()

@@ -1,0 +1,257 @@
+"""The gate on synthetic runs whose truth is known: leaks, sawtooths, bumps, failures, slow recovery, shutdowns."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from soak.gate import Criterion, Status, Verdict, judge
+from soak.rundir import load_run
+from soak.thresholds import Thresholds, ThresholdsError
+from tests.support.synthetic_run import (
+    DEFAULT_SHUTDOWN,
+    MB,
+    bump,
+    combine,
+    linear,
+    noise,
+    sawtooth,
+    write_synthetic_run,
+)
+
+HOUR = 3600.0
+ERRORS = {"name": "upstream-errors", "start_s": 2400.0, "end_s": 3000.0, "faults": {"error_rate": 0.5}}
+
+
+def judged(tmp_path: Path, thresholds: Thresholds | None = None, **kwargs: Any) -> Verdict:
+    kwargs.setdefault("duration_s", 2 * HOUR)
+    return judge(load_run(write_synthetic_run(tmp_path / "run", **kwargs)), thresholds or Thresholds())
+
+
+def criterion(verdict: Verdict, name: str) -> Criterion:
+    return next(c for c in verdict.criteria if c.name == name)
+
+
+def first_number(text: str) -> float:
+    found = re.search(r"[+−-]?\d+(?:\.\d+)?", text)
+    assert found, text
+    return float(found.group().replace("−", "-"))
+
+
+def test_a_healthy_two_hour_run_holds_every_criterion(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, faults=[ERRORS])
+    assert verdict.status is Status.HELD, [c for c in verdict.criteria if c.status is not Status.HELD]
+    assert {"memory", "file descriptors", "recovery after faults", "clean shutdown"} <= {
+        c.name for c in verdict.criteria
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_flat_memory_with_noise_and_a_gc_sawtooth_is_not_a_leak(tmp_path: Path, seed: int) -> None:
+    rss = combine(150 * MB, sawtooth(8 * MB, 300), noise(1 * MB, seed))
+    memory = criterion(judged(tmp_path, duration_s=4 * HOUR, rss=rss, seed=seed), "memory")
+    assert memory.status is Status.HELD, memory.reason
+
+
+def test_a_slow_five_mb_per_hour_leak_over_two_hours_is_broken_with_its_rate_in_the_reason(tmp_path: Path) -> None:
+    rss = combine(150 * MB, linear(5 * MB), noise(1 * MB, 4))
+    memory = criterion(judged(tmp_path, rss=rss), "memory")
+    assert memory.status is Status.BROKEN
+    assert first_number(memory.figure) == pytest.approx(5.0, abs=0.3)
+    assert "+5.0" in memory.reason or "+4.9" in memory.reason
+    assert "MB/h" in memory.figure and "1.00 MB/h" in memory.threshold
+
+
+def test_a_memory_step_after_a_fault_window_that_comes_back_down_is_not_a_leak(tmp_path: Path) -> None:
+    rss = combine(150 * MB, bump(40 * MB, 2400, 4200), noise(0.5 * MB, 5))
+    memory = criterion(judged(tmp_path, rss=rss, faults=[ERRORS]), "memory")
+    assert memory.status is Status.HELD, memory.reason
+
+
+def test_one_leaked_file_descriptor_every_three_minutes_is_broken(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, fds=lambda t: 40 + np.floor(t / 180))
+    fds = criterion(verdict, "file descriptors")
+    assert fds.status is Status.BROKEN
+    assert first_number(fds.figure) == pytest.approx(20.0, abs=1.0)
+    assert verdict.status is Status.BROKEN
+
+
+def test_a_three_minute_noisy_run_is_inconclusive_and_says_how_long_a_run_would_need(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, duration_s=180, rss=combine(150 * MB, noise(1 * MB, 6)))
+    memory = criterion(verdict, "memory")
+    assert memory.status is Status.INCONCLUSIVE
+    needed = re.search(r"would need about ([\d.]+) h", memory.reason)
+    assert needed, memory.reason
+    assert 0.2 <= float(needed.group(1)) <= 24
+    assert criterion(verdict, "file descriptors").status is Status.INCONCLUSIVE
+    assert verdict.status is Status.INCONCLUSIVE
+
+
+def test_failures_outside_fault_windows_break_the_error_criterion(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, fail_rps=lambda t: np.where((t > 1200) & (t < 1500), 4.0, 0.0))
+    failures = criterion(verdict, "unexpected failures")
+    assert failures.status is Status.BROKEN
+    assert "%" in failures.figure and "20m" in failures.reason
+
+
+def test_failures_inside_a_fault_window_and_its_recovery_time_are_not_counted(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, faults=[ERRORS], recovery_s=8.0)
+    assert criterion(verdict, "unexpected failures").status is Status.HELD
+    assert criterion(verdict, "recovery after faults").status is Status.HELD
+
+
+def test_recovering_two_minutes_after_a_fault_with_a_five_second_breaker_is_broken(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, faults=[ERRORS], recovery_s=120.0)
+    recovery = criterion(verdict, "recovery after faults")
+    assert recovery.status is Status.BROKEN
+    assert "upstream-errors" in recovery.reason
+    assert verdict.fault_windows[0].recovery_s == pytest.approx(121.0, abs=1.5)
+
+
+def test_recovery_is_inconclusive_when_the_run_ends_right_after_the_window(tmp_path: Path) -> None:
+    late = {**ERRORS, "start_s": 7000.0, "end_s": 7195.0}
+    verdict = judged(tmp_path, faults=[late], recovery_s=60.0)
+    recovery = criterion(verdict, "recovery after faults")
+    assert recovery.status is Status.INCONCLUSIVE, recovery.reason
+
+
+def test_a_server_exit_event_breaks_the_run(tmp_path: Path) -> None:
+    exits = [{"t": 1800.0, "kind": "server_exit", "returncode": -9}, {"t": 1805.0, "kind": "server_restart"}]
+    up = criterion(judged(tmp_path, extra_events=exits), "server stayed up")
+    assert up.status is Status.BROKEN
+    assert "-9" in up.reason and "30m" in up.reason
+
+
+def test_a_run_that_ended_early_because_the_server_exited_is_not_called_complete(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, run_end=False, extra_events=[{"t": 7200.0, "kind": "run_end", "reason": "server_exit"}])
+    completed = criterion(verdict, "run completed")
+    assert completed.status is Status.INCONCLUSIVE
+    assert "ended early (server exit)" in completed.reason
+
+
+def test_a_fault_window_cut_short_by_the_end_of_the_run_leaves_recovery_undecided(tmp_path: Path) -> None:
+    cut = [
+        {"t": 7000.0, "kind": "fault_start", "name": "late-errors", "faults": {"error_rate": 0.5}},
+        {"t": 7200.0, "kind": "fault_end", "name": "late-errors", "cut_short": True},
+    ]
+    verdict = judged(tmp_path, extra_events=cut)
+    assert verdict.fault_windows[0].finished is False
+    recovery = criterion(verdict, "recovery after faults")
+    assert recovery.status is Status.INCONCLUSIVE
+    assert "stopped during this window" in recovery.reason
+
+
+def test_p95_latency_that_grows_over_the_night_is_broken(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, p95_ms=lambda t: 60 + 100 * t / (2 * HOUR))
+    p95 = criterion(verdict, "p95 latency creep")
+    assert p95.status is Status.BROKEN
+    assert "×" in p95.figure
+    assert verdict.compared["p95_ms"][1] > 1.5 * verdict.compared["p95_ms"][0]
+
+
+def test_throughput_falling_to_half_is_broken(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, rps=lambda t: np.where(t > 1.6 * HOUR, 10.0, 20.0))
+    assert criterion(verdict, "throughput drop").status is Status.BROKEN
+
+
+def test_a_shutdown_that_cut_in_flight_calls_is_broken(tmp_path: Path) -> None:
+    shutdown = {**DEFAULT_SHUTDOWN, "cut": 3, "in_flight_at_signal": 9, "completed": 6}
+    clean = criterion(judged(tmp_path, shutdown=shutdown), "clean shutdown")
+    assert clean.status is Status.BROKEN
+    assert "3 of 9 in-flight calls cut" in clean.reason
+
+
+def test_a_shutdown_beyond_the_grace_period_or_with_a_nonzero_exit_is_broken(tmp_path: Path) -> None:
+    shutdown = {**DEFAULT_SHUTDOWN, "exit_code": 1, "exit_after_s": 14.0}
+    clean = criterion(judged(tmp_path, shutdown=shutdown), "clean shutdown")
+    assert clean.status is Status.BROKEN
+    assert "exit code 1" in clean.reason and "14.0 s" in clean.reason
+
+
+def test_a_missing_shutdown_after_an_interrupt_is_inconclusive_with_the_reason(tmp_path: Path) -> None:
+    verdict = judged(
+        tmp_path,
+        shutdown=None,
+        cache_scan=False,
+        run_end=False,
+        extra_events=[{"t": 7200.0, "kind": "interrupted"}],
+    )
+    clean = criterion(verdict, "clean shutdown")
+    assert clean.status is Status.INCONCLUSIVE
+    assert "interrupted" in clean.reason
+    assert criterion(verdict, "run completed").status is Status.INCONCLUSIVE
+    assert verdict.status is Status.INCONCLUSIVE
+
+
+def test_invalid_cache_files_after_the_run_are_broken(tmp_path: Path) -> None:
+    cache = criterion(judged(tmp_path, cache_invalid=["ab/requests.json", "cd/flask.json"]), "cache files intact")
+    assert cache.status is Status.BROKEN
+    assert "ab/requests.json" in cache.reason
+
+
+def test_upstream_connections_above_the_pool_limit_are_broken(tmp_path: Path) -> None:
+    limit = criterion(judged(tmp_path, pool_open=lambda t: np.where(t > 3000, 12.0, 4.0)), "upstream connection limit")
+    assert limit.status is Status.BROKEN
+    assert "12" in limit.reason
+
+
+def test_an_external_target_without_pool_metrics_is_judged_on_what_was_measured(tmp_path: Path) -> None:
+    verdict = judged(
+        tmp_path,
+        target_kind="external",
+        omit_columns=["pool_open", "pool_max", "tcp_upstream", "uss_bytes"],
+        pool_max_connections=None,
+        cache_scan=False,
+    )
+    names = {c.name for c in verdict.criteria}
+    assert "upstream connection limit" not in names and "upstream sockets" not in names
+    assert any("pool_max_connections is unknown" in n for n in verdict.notes)
+    assert verdict.status is Status.HELD
+
+
+def test_our_own_server_without_memory_samples_is_inconclusive(tmp_path: Path) -> None:
+    memory = criterion(judged(tmp_path, omit_columns=["rss_bytes"]), "memory")
+    assert memory.status is Status.INCONCLUSIVE
+    assert "not measured" in memory.figure
+
+
+def test_judging_is_deterministic_and_round_trips_through_json(tmp_path: Path) -> None:
+    run = load_run(write_synthetic_run(tmp_path / "run", duration_s=HOUR, faults=[ERRORS]))
+    first, second = judge(run, Thresholds()), judge(run, Thresholds())
+    assert first == second
+    assert Verdict.from_dict(json.loads(json.dumps(first.to_dict()))) == first
+
+
+def test_overall_status_is_broken_over_inconclusive_over_held(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, duration_s=180, shutdown={**DEFAULT_SHUTDOWN, "cut": 1})
+    statuses = {c.status for c in verdict.criteria}
+    assert Status.INCONCLUSIVE in statuses and Status.BROKEN in statuses
+    assert verdict.status is Status.BROKEN
+
+
+def test_looser_thresholds_turn_a_small_leak_into_a_pass(tmp_path: Path) -> None:
+    rss = combine(150 * MB, linear(5 * MB), noise(1 * MB, 4))
+    loose = Thresholds().with_overrides({"memory_growth_mb_per_h": 10})
+    assert criterion(judged(tmp_path, loose, rss=rss), "memory").status is Status.HELD
+
+
+def test_thresholds_load_from_a_json_file_and_reject_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps({"max_fail_ratio": 0.01, "trend_max_points": 500}))
+    loaded = Thresholds.load(path)
+    assert loaded.max_fail_ratio == 0.01 and loaded.trend_max_points == 500
+    assert loaded.p95_ratio == Thresholds().p95_ratio
+    with pytest.raises(ThresholdsError, match="unknown threshold 'max_fail_rate'"):
+        Thresholds().with_overrides({"max_fail_rate": 0.1})
+    with pytest.raises(ThresholdsError, match="alpha"):
+        Thresholds().with_overrides({"alpha": 1.5})
+    with pytest.raises(ThresholdsError, match="whole number"):
+        Thresholds().with_overrides({"trend_max_points": 10.5})
+    path.write_text("[1, 2]")
+    with pytest.raises(ThresholdsError, match="JSON object"):
+        Thresholds.load(path)
