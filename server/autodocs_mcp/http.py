@@ -9,7 +9,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autodocs_mcp.app import ServerState
 from autodocs_mcp.metrics import render_prometheus
@@ -79,6 +79,48 @@ class Gate:
         # compare_digest always runs, so a wrong scheme and a wrong token cost the same; it leaks no content
         matches = hmac.compare_digest(credential.strip(), self._token)
         return scheme.lower() == b"bearer" and matches
+
+
+NEW_WORK_METHODS = frozenset({"tools/call", "initialize"})
+
+
+def _starts_new_work(body: bytes) -> bool:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return True
+    messages = message if isinstance(message, list) else [message]
+    return any(not isinstance(m, dict) or m.get("method") in NEW_WORK_METHODS for m in messages)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it passes ``limit`` bytes (the request is then refused)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
