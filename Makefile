@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 MOCK_PORT ?= 8081
+PORT ?= 8000
 FAULTS ?=
+SERVE_CACHE ?= .cache/serve
 
-.PHONY: help venv test test-fast lint fmt mock clean
+.PHONY: help venv test lint fmt mock serve clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +38,12 @@ fmt: $(STAMP) ## apply ruff format and safe fixes
 
 mock: $(STAMP) ## serve the PyPI mock on 127.0.0.1:$(MOCK_PORT) (FAULTS='{"error_rate":0.1}' to start with faults)
 	$(BIN)/pypi-mock --host $(HOST) --port $(MOCK_PORT) $(if $(FAULTS),--faults '$(FAULTS)')
+
+serve: $(STAMP) ## the PyPI mock on :$(MOCK_PORT) and autodocs-mcp (HTTP) on 127.0.0.1:$(PORT) against it; Ctrl-C stops both
+	@$(BIN)/pypi-mock --host $(HOST) --port $(MOCK_PORT) $(if $(FAULTS),--faults '$(FAULTS)') & mock=$$!; \
+	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null' EXIT INT TERM; \
+	AUTODOCS_PYPI_URL=http://$(HOST):$(MOCK_PORT)/pypi AUTODOCS_CACHE_DIR=$(SERVE_CACHE) AUTODOCS_RATE_LIMIT_RPM=6000 \
+	  $(BIN)/autodocs-mcp --transport http --host $(HOST) --port $(PORT)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

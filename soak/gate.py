@@ -404,8 +404,13 @@ def _needed_hours(trend: Trend, allowance: float, quantum: float, thresholds: Th
     needed = span_h * max(half / target, 1.0) if target > 0 else math.inf
     if quantum > 0 and estimate.slope < allowance:
         needed = max(needed, quantum / (allowance - max(estimate.slope, 0.0)))
+    return _run_hours(needed, thresholds)
+
+
+def _run_hours(trend_span_h: float, thresholds: Thresholds) -> float:
+    """The whole-run length whose post-warm-up part is ``trend_span_h`` long."""
     fraction = thresholds.warmup_fraction
-    return min(needed / (1.0 - fraction), needed + thresholds.warmup_max_s / SECONDS_PER_HOUR)
+    return min(trend_span_h / (1.0 - fraction), trend_span_h + thresholds.warmup_max_s / SECONDS_PER_HOUR)
 
 
 def _trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
@@ -467,20 +472,29 @@ def _judge_trend(ctx: _Context, spec: TrendSpec, lines: list[TrendLine], extra: 
     figure = f"{fmt_num(slope, True)} {unit} ({ci}; Mann–Kendall {fmt_p(test.p_value)})"
     significant = test.p_value < ctx.thresholds.alpha and test.s > 0
     resolution = spec.quantum / span_h if spec.quantum > 0 and span_h > 0 else 0.0
-    if significant and low > allowance:
+    span_text = fmt_duration(span_h * SECONDS_PER_HOUR)
+    grows = significant and low > allowance
+    too_short = span_h * SECONDS_PER_HOUR < ctx.thresholds.min_trend_span_s
+    if grows and not too_short:
         status = Status.BROKEN
         reason = (
-            f"{spec.label} grows {fmt_num(slope, True)} {unit} over {fmt_duration(span_h * SECONDS_PER_HOUR)} "
-            f"after warm-up; even the CI's lower bound {fmt_num(low, True)} exceeds the {fmt_num(allowance)} {unit} "
-            f"allowance"
+            f"{spec.label} grows {fmt_num(slope, True)} {unit} over {span_text} after warm-up; even the CI's lower "
+            f"bound {fmt_num(low, True)} exceeds the {fmt_num(allowance)} {unit} allowance"
         )
     elif max(high, resolution) <= allowance:
         status = Status.HELD
         reason = f"{spec.label} slope {fmt_num(slope, True)} {unit}; the CI's upper bound is within the allowance"
     else:
         status = Status.INCONCLUSIVE
-        needed = fmt_hours(_needed_hours(trend, allowance, spec.quantum, ctx.thresholds))
-        if slope > allowance:
+        needed_h = _needed_hours(trend, allowance, spec.quantum, ctx.thresholds)
+        if grows:
+            minimum = fmt_duration(ctx.thresholds.min_trend_span_s)
+            why = (
+                f"{spec.label} grew {fmt_num(slope, True)} {unit} over only {span_text} after warm-up, too short to "
+                f"tell a leak from warm-up growth (a trend needs {minimum})"
+            )
+            needed_h = max(needed_h, _run_hours(ctx.thresholds.min_trend_span_s / SECONDS_PER_HOUR, ctx.thresholds))
+        elif slope > allowance:
             why = (
                 f"slope {fmt_num(slope, True)} {unit} is above the allowance, but the CI reaches down to "
                 f"{fmt_num(low, True)}: too wide to call"
@@ -490,11 +504,8 @@ def _judge_trend(ctx: _Context, spec: TrendSpec, lines: list[TrendLine], extra: 
                 f"the CI's upper bound {fmt_num(high, True)} {unit} is above the allowance, so growth is not ruled out"
             )
         else:
-            why = (
-                f"a whole-step counter cannot show growth below {fmt_num(resolution)} {unit} over a "
-                f"{fmt_duration(span_h * SECONDS_PER_HOUR)} trend span"
-            )
-        reason = f"{why}; the run would need {needed} to decide"
+            why = f"a whole-step counter cannot show growth below {fmt_num(resolution)} {unit} over a {span_text} span"
+        reason = f"{why}; the run would need {fmt_hours(needed_h)} to decide"
     if extra:
         reason = f"{reason}; {extra}"
     return [Criterion(spec.key, status, figure, threshold, reason, spec.group, spec.plot)]

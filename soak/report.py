@@ -54,7 +54,7 @@ def _faults_text(faults: Mapping[str, Any]) -> str:
 def parameter_rows(run: RunData, verdict: Verdict) -> list[tuple[str, str]]:
     """The run's parameters in reading order; the pacing line comes right after the target."""
     meta = run.meta
-    mix = json.dumps(meta.mix, sort_keys=True) if meta.mix is not None else "n/a"
+    mix = meta.mix if isinstance(meta.mix, str) else json.dumps(meta.mix, sort_keys=True) if meta.mix else "n/a"
     interval = f"{meta.sample_interval_s:g} s" if meta.sample_interval_s is not None else "n/a"
     return [
         ("run id", meta.run_id),

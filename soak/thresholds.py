@@ -40,6 +40,7 @@ class Thresholds:
     alpha: float = 0.05
     trend_max_points: int = 720
     min_trend_points: int = 10
+    min_trend_span_s: float = 1800.0
     degradation_min_samples: int = 5
     shutdown_margin_s: float = 1.0
 

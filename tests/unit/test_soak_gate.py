@@ -92,6 +92,14 @@ def test_a_three_minute_noisy_run_is_inconclusive_and_says_how_long_a_run_would_
     assert verdict.status is Status.INCONCLUSIVE
 
 
+def test_steep_growth_over_a_ten_minute_run_is_inconclusive_not_a_leak(tmp_path: Path) -> None:
+    rss = combine(150 * MB, linear(50 * MB), noise(0.2 * MB, 8))
+    memory = criterion(judged(tmp_path, duration_s=600, rss=rss), "memory")
+    assert memory.status is Status.INCONCLUSIVE
+    assert "too short to tell a leak from warm-up" in memory.reason
+    assert re.search(r"would need about [\d.]+ h", memory.reason)
+
+
 def test_failures_outside_fault_windows_break_the_error_criterion(tmp_path: Path) -> None:
     verdict = judged(tmp_path, fail_rps=lambda t: np.where((t > 1200) & (t < 1500), 4.0, 0.0))
     failures = criterion(verdict, "unexpected failures")
