@@ -234,9 +234,9 @@ class DocsService:
 
     async def _dependency(self, name: str, specifier: str) -> Fetched | AutoDocsError:
         """One dependency's metadata, or its error: a failing dependency must not fail the whole context call."""
+        spec = SpecifierSet(specifier) if specifier else None  # already parsed once by packaging: valid
         async with self._dependency_slots:
             try:
-                spec = SpecifierSet(specifier) if specifier else None
                 return await self.fetch_metadata(name, spec)
             except AutoDocsError as error:
                 if spec is not None and error.code is ErrorCode.VERSION_NOT_FOUND:

@@ -102,6 +102,12 @@ def _unavailable(message: str, **details: Any) -> AutoDocsError:
     )
 
 
+def _timed_out(message: str) -> AutoDocsError:
+    return AutoDocsError(
+        ErrorCode.UPSTREAM_TIMEOUT, message, suggestion="PyPI is slow right now; retry later.", retryable=True
+    )
+
+
 def _too_large(size: str, cap: int) -> AutoDocsError:
     return AutoDocsError(
         ErrorCode.DOC_TOO_LARGE,
@@ -295,28 +301,14 @@ class UpstreamClient:
     async def _attempt(self, url: str, deadline: float) -> dict[str, Any]:
         remaining = deadline - self._clock.monotonic()
         if remaining <= 0:
-            raise _Fault(
-                AutoDocsError(
-                    ErrorCode.UPSTREAM_TIMEOUT,
-                    f"no answer from PyPI within {self.config.request_timeout_s:g} s",
-                    suggestion="PyPI is slow right now; retry later.",
-                    retryable=True,
-                ),
-                retryable=False,
-            )
+            raise _Fault(_timed_out(f"no answer from PyPI within {self.config.request_timeout_s:g} s"), retryable=False)
         self._counts["attempts"] += 1
         try:
             async with asyncio.timeout(remaining):
                 return await self._request(url, remaining)
         except TimeoutError:
             raise _Fault(
-                AutoDocsError(
-                    ErrorCode.UPSTREAM_TIMEOUT,
-                    f"no answer from PyPI within {self.config.request_timeout_s:g} s",
-                    suggestion="PyPI is slow right now; retry later.",
-                    retryable=True,
-                ),
-                retryable=True,
+                _timed_out(f"no answer from PyPI within {self.config.request_timeout_s:g} s"), retryable=True
             ) from None
         except httpx2.PoolTimeout:
             self._counts["pool_timeouts"] += 1
@@ -328,15 +320,7 @@ class UpstreamClient:
                 retryable=True,
             ) from None
         except httpx2.TimeoutException as exc:
-            raise _Fault(
-                AutoDocsError(
-                    ErrorCode.UPSTREAM_TIMEOUT,
-                    f"PyPI timed out ({type(exc).__name__})",
-                    suggestion="PyPI is slow right now; retry later.",
-                    retryable=True,
-                ),
-                retryable=True,
-            ) from None
+            raise _Fault(_timed_out(f"PyPI timed out ({type(exc).__name__})"), retryable=True) from None
         except httpx2.TransportError as exc:
             raise _Fault(_unavailable(f"connection to PyPI failed ({type(exc).__name__})"), retryable=True) from None
 
