@@ -10,8 +10,10 @@ MOCK_PORT ?= 8081
 PORT ?= 8000
 FAULTS ?=
 SERVE_CACHE ?= .cache/serve
+LOCUST_ARGS ?=
+WORKERS ?= 2
 
-.PHONY: help venv test lint fmt mock serve clean
+.PHONY: help venv test lint fmt mock serve locust burst locust-dist clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +46,15 @@ serve: $(STAMP) ## the PyPI mock on :$(MOCK_PORT) and autodocs-mcp (HTTP) on 127
 	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null' EXIT INT TERM; \
 	AUTODOCS_PYPI_URL=http://$(HOST):$(MOCK_PORT)/pypi AUTODOCS_CACHE_DIR=$(SERVE_CACHE) AUTODOCS_RATE_LIMIT_RPM=6000 \
 	  $(BIN)/autodocs-mcp --transport http --host $(HOST) --port $(PORT)
+
+locust: $(STAMP) ## Locust web UI on 127.0.0.1:8089 against a fresh mock + server, until Ctrl-C (LOCUST_ARGS='--target-url URL')
+	$(BIN)/python -m mcp_locust.launch ui $(LOCUST_ARGS)
+
+burst: $(STAMP) ## headless burst (baseline → 10× spike → back), 60 s, report in reports/burst-*/ (LOCUST_ARGS='--run-time 120s')
+	$(BIN)/python -m mcp_locust.launch burst $(LOCUST_ARGS)
+
+locust-dist: $(STAMP) ## Locust master + $(WORKERS) local workers, headless 30 s (LOCUST_ARGS='--ui' for the web UI)
+	$(BIN)/python -m mcp_locust.launch dist --workers $(WORKERS) $(LOCUST_ARGS)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

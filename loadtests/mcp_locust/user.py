@@ -14,7 +14,7 @@ from typing import Any
 
 from locust import FastHttpUser, events
 from locust.argument_parser import LocustArgumentParser
-from locust.contrib.fasthttp import ResponseContextManager
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, ResponseContextManager
 from locust.env import Environment
 from locust.event import EventHook
 
@@ -195,7 +195,10 @@ def _outcome_of(
         failure = protocol.connection_failure(error) if isinstance(error, BaseException) else Outcome(False, "no reply")
         return protocol.expected_instead(failure, expect_error)
     content_type = _header(response, "content-type")
-    body = response.content or b""
+    try:
+        body = response.content or b""
+    except FAILURE_EXCEPTIONS:
+        body = b""  # a non-2xx whose body broke off: its status is the reason anyway
     if not tool_call:
         return protocol.classify_reply(response.status_code, content_type, body, request_id)
     return protocol.classify_tool_call(response.status_code, content_type, body, request_id, expect_error)

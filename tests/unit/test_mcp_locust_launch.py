@@ -82,7 +82,7 @@ def test_burst_runs_the_burst_locustfile_headless_for_the_run_time_with_reports(
 
 
 def test_burst_paces_its_users_unless_told_otherwise(tmp_path: Path) -> None:
-    assert value_after(command_for(["burst"], tmp_path), "--mcp-pace") == "5"
+    assert value_after(command_for(["burst"], tmp_path), "--mcp-pace") == "10"
     argv = command_for(["burst", "--mcp-pace", "1.5"], tmp_path)
     assert argv.count("--mcp-pace") == 1 and value_after(argv, "--mcp-pace") == "1.5"
 
