@@ -266,7 +266,8 @@ def _register_tools(server: MCPServer[Any], state: ServerState) -> None:
 
         async def act(r: Resources) -> tuple[dict[str, Any], str]:
             payload = await r.service.package_docs(package_name, version_constraint, query)
-            return payload, str(payload["documentation"])
+            # The markdown is the text content; repeating it in the structured content would double every reply.
+            return payload, str(payload.pop("documentation"))
 
         return await _run(state, act)
 

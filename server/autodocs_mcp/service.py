@@ -26,8 +26,9 @@ from autodocs_mcp.dependencies import (
     validate_count,
     validate_scope,
 )
-from autodocs_mcp.docs import estimate_tokens, render_docs
+from autodocs_mcp.docs import RenderedDocs, estimate_tokens, render_docs
 from autodocs_mcp.errors import AutoDocsError, ErrorCode
+from autodocs_mcp.lru import BoundedLRU
 from autodocs_mcp.metadata import CacheFormatError, PackageMetadata, ProjectIndex, parse_project_index, parse_release
 from autodocs_mcp.names import validate_package_name, validate_version_constraint
 from autodocs_mcp.scanner import scan_project
@@ -36,6 +37,10 @@ from autodocs_mcp.versions import resolve_version
 
 log = structlog.get_logger("autodocs_mcp.service")
 
+RENDER_MEMO_ENTRIES = 128
+RENDER_MEMO_BYTES = 16 * 1024 * 1024
+NOT_FOUND_ENTRIES = 4096
+NOT_FOUND_TTL_S = 300.0
 MAX_DEPENDENCIES = 50
 MIN_TOKENS = 100
 MAX_TOKENS = 1_000_000
@@ -64,6 +69,33 @@ class DocsService:
         self._upstream = upstream
         self._cache = cache
         self._dependency_slots = asyncio.Semaphore(settings.max_concurrent)
+        # Rendering a large description costs more than the rest of a warm call; the same hot packages are asked
+        # for again and again, so the last renders are kept (bounded by count and bytes).
+        self._rendered: BoundedLRU[tuple[str, str, str | None], RenderedDocs] = BoundedLRU(
+            RENDER_MEMO_ENTRIES, RENDER_MEMO_BYTES
+        )
+        # A name PyPI does not have is asked for again by retrying clients; answering from memory for a while
+        # spares the upstream (and its rate-limit slots). Bounded by count and by age.
+        self._not_found: BoundedLRU[str, float] = BoundedLRU(NOT_FOUND_ENTRIES, NOT_FOUND_ENTRIES)
+        self._not_found_hits = 0
+
+    def _render(self, meta: PackageMetadata, query: str | None) -> RenderedDocs:
+        key = (meta.name, meta.version, query)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = render_docs(meta, query=query, max_chars=self._settings.max_doc_size)
+            self._rendered.put(key, rendered, len(rendered.markdown))
+        return rendered
+
+    def _known_missing(self, name: str) -> bool:
+        seen_at = self._not_found.get(name)
+        if seen_at is None:
+            return False
+        if time.monotonic() - seen_at > NOT_FOUND_TTL_S:
+            self._not_found.pop(name)
+            return False
+        self._not_found_hits += 1
+        return True
 
     async def _project(self, name: str) -> tuple[ProjectIndex, dict[str, Any] | None]:
         """The project index, from cache or upstream; the raw payload too when it was just fetched."""
@@ -79,16 +111,15 @@ class DocsService:
         return index, payload
 
     async def _fetch(self, path: str, name: str, version: str | None = None) -> dict[str, Any]:
+        if version is None and self._known_missing(name):
+            raise _package_not_found(name)
         try:
             return await self._upstream.get_json(path)
         except AutoDocsError as error:
             if error.code is ErrorCode.PACKAGE_NOT_FOUND:
                 if version is None:
-                    raise AutoDocsError(
-                        ErrorCode.PACKAGE_NOT_FOUND,
-                        f"package {name!r} was not found on PyPI",
-                        suggestion="Check the spelling; PyPI names are case-insensitive and treat -, _ and . alike.",
-                    ) from None
+                    self._not_found.put(name, time.monotonic(), 1)
+                    raise _package_not_found(name) from None
                 raise AutoDocsError(
                     ErrorCode.VERSION_NOT_FOUND,
                     f"version {version!r} of {name!r} was not found on PyPI",
@@ -137,7 +168,7 @@ class DocsService:
         spec = validate_version_constraint(version_constraint)
         query_text = _optional_text(query, "query", 500)
         fetched = await self.fetch_metadata(name, spec)
-        rendered = render_docs(fetched.meta, query=query_text, max_chars=self._settings.max_doc_size)
+        rendered = self._render(fetched.meta, query_text)
         return {
             "success": True,
             "package_name": fetched.meta.name,
@@ -174,7 +205,7 @@ class DocsService:
         budget = validate_count(budget, name="max_tokens", minimum=MIN_TOKENS, maximum=MAX_TOKENS)
 
         primary = await self.fetch_metadata(name, spec)
-        primary_doc = render_docs(primary.meta, query=None, max_chars=self._settings.max_doc_size)
+        primary_doc = self._render(primary.meta, None)
         chosen: list[Dependency] = []
         invalid: list[str] = []
         if include and scope != "primary_only" and dep_limit > 0:
@@ -188,7 +219,7 @@ class DocsService:
             if isinstance(outcome, AutoDocsError):
                 errors.append({"package": dep.name, **outcome.to_dict()})
             else:
-                rendered = render_docs(outcome.meta, query=None, max_chars=self._settings.max_doc_size)
+                rendered = self._render(outcome.meta, None)
                 fetched_deps.append((dep.name, outcome, rendered.markdown))
         items = [(primary.meta.name, primary_doc.markdown), *((n, doc) for n, _f, doc in fetched_deps)]
         kept, dropped = fit_to_budget(items, budget)
@@ -251,11 +282,26 @@ class DocsService:
         return {"success": True, **result.to_dict()}
 
     async def refresh_cache(self) -> dict[str, Any]:
+        self._rendered.clear()
+        self._not_found.clear()
         removed = await self._cache.clear()
         return {"success": True, "cleared_entries": removed}
 
     def cache_stats(self) -> dict[str, Any]:
-        return {"success": True, "cache": self._cache.stats()}
+        return {
+            "success": True,
+            "cache": self._cache.stats(),
+            "rendered_memo": {"entries": len(self._rendered), "bytes": self._rendered.total_size},
+            "not_found_memo": {"entries": len(self._not_found), "hits": self._not_found_hits, "ttl_s": NOT_FOUND_TTL_S},
+        }
+
+
+def _package_not_found(name: str) -> AutoDocsError:
+    return AutoDocsError(
+        ErrorCode.PACKAGE_NOT_FOUND,
+        f"package {name!r} was not found on PyPI",
+        suggestion="Check the spelling; PyPI names are case-insensitive and treat -, _ and . alike.",
+    )
 
 
 def _optional_text(value: object, field: str, limit: int) -> str | None:

@@ -97,11 +97,12 @@ async def test_a_version_constraint_resolves_to_an_older_release(mcp_url: str, m
 
 
 async def test_a_query_keeps_only_matching_sections(mcp_url: str) -> None:
-    _e, full, _ = await call(mcp_url, "get_package_docs", {"package_name": "httpx"})
+    _e, full, full_text = await call(mcp_url, "get_package_docs", {"package_name": "httpx"})
     is_error, filtered, text = await call(mcp_url, "get_package_docs", {"package_name": "httpx", "query": "install"})
     assert not is_error
     assert 0 < filtered["sections_matched"] < full["sections_total"]
-    assert len(text) < len(full["documentation"])
+    assert len(text) < len(full_text)
+    assert "documentation" not in filtered, "the markdown travels once, as the text content"
 
 
 async def test_dependency_context_of_a_framework_includes_its_core_dependencies(mcp_url: str) -> None:
@@ -198,6 +199,19 @@ async def test_scan_dependencies_reads_a_project(mcp_url: str, tmp_path: Path) -
 
     is_error, result, _ = await call(mcp_url, "scan_dependencies", {"project_path": str(tmp_path / "nope")})
     assert is_error and result["error"]["code"] == "invalid_project_path"
+
+
+async def test_a_missing_package_is_remembered_for_a_while_instead_of_asking_pypi_again(
+    mcp_url: str, mock_url: str
+) -> None:
+    first_error, first, _ = await call(mcp_url, "get_package_docs", {"package_name": "missing-remembered"})
+    before = pypi_requests(mock_url)
+    again_error, again, _ = await call(mcp_url, "get_package_docs", {"package_name": "missing-remembered"})
+    assert first_error and again_error
+    assert first["error"]["code"] == again["error"]["code"] == "package_not_found"
+    assert pypi_requests(mock_url) == before
+    _e, stats, _ = await call(mcp_url, "get_cache_stats")
+    assert stats["not_found_memo"]["hits"] >= 1
 
 
 async def test_cache_stats_refresh_health_ready_and_metrics_tools_answer(mcp_url: str) -> None:
