@@ -16,10 +16,12 @@ from typing import Any
 
 import structlog
 import uvicorn
+from mcp.server.mcpserver import MCPServer
 from sse_starlette.sse import AppStatus
 
 from autodocs_mcp.app import ServerState, build_server, emergency_flush
 from autodocs_mcp.config import Settings
+from autodocs_mcp.header_deadline import header_deadline_protocol
 from autodocs_mcp.http import build_http_app
 
 log = structlog.get_logger("autodocs_mcp.shutdown")
@@ -90,8 +92,14 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve_http(settings: Settings) -> int:
-    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
     server, state = build_server(settings)
+    return run_http(server, state)
+
+
+def run_http(server: MCPServer[Any], state: ServerState) -> int:
+    """Serve an assembled server (ours, or ours plus extra tools for a measurement) until a signal stops it."""
+    settings = state.settings
+    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
     app = build_http_app(server, state)
     config = uvicorn.Config(
         app,
@@ -101,7 +109,7 @@ def serve_http(settings: Settings) -> int:
         access_log=False,
         lifespan="on",
         loop="asyncio",
-        http="httptools",
+        http=header_deadline_protocol(settings.http_header_timeout),  # httptools, plus a header deadline
         timeout_keep_alive=5,
         timeout_graceful_shutdown=POST_DRAIN_TIMEOUT_S,
         server_header=False,
