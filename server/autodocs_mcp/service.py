@@ -37,6 +37,9 @@ from autodocs_mcp.versions import resolve_version
 
 log = structlog.get_logger("autodocs_mcp.service")
 
+PARSED_MEMO_ENTRIES = 512
+PARSED_MEMO_BYTES = 32 * 1024 * 1024
+INDEX_MEMO_ENTRIES = 4096
 RENDER_MEMO_ENTRIES = 128
 RENDER_MEMO_BYTES = 16 * 1024 * 1024
 NOT_FOUND_ENTRIES = 4096
@@ -69,6 +72,10 @@ class DocsService:
         self._upstream = upstream
         self._cache = cache
         self._dependency_slots = asyncio.Semaphore(settings.max_concurrent)
+        # Re-validating a cached dict into a PackageMetadata / ProjectIndex costs more than the rest of a warm call,
+        # so the parsed objects of hot packages are kept too (bounded; the index only for AUTODOCS_INDEX_TTL).
+        self._parsed: BoundedLRU[tuple[str, str], PackageMetadata] = BoundedLRU(PARSED_MEMO_ENTRIES, PARSED_MEMO_BYTES)
+        self._indexes: BoundedLRU[str, tuple[ProjectIndex, float]] = BoundedLRU(INDEX_MEMO_ENTRIES, INDEX_MEMO_ENTRIES)
         # Rendering a large description costs more than the rest of a warm call; the same hot packages are asked
         # for again and again, so the last renders are kept (bounded by count and bytes).
         self._rendered: BoundedLRU[tuple[str, str, str | None], RenderedDocs] = BoundedLRU(
@@ -97,18 +104,32 @@ class DocsService:
         self._not_found_hits += 1
         return True
 
+    def _remember_index(self, name: str, index: ProjectIndex) -> ProjectIndex:
+        self._indexes.put(name, (index, time.monotonic()), 1)
+        return index
+
+    def _remember_release(self, name: str, version: str, meta: PackageMetadata) -> PackageMetadata:
+        self._parsed.put((name, version), meta, len(meta.description) + 1024)
+        return meta
+
     async def _project(self, name: str) -> tuple[ProjectIndex, dict[str, Any] | None]:
-        """The project index, from cache or upstream; the raw payload too when it was just fetched."""
+        """The project index, from memory, cache or upstream; the raw payload too when it was just fetched."""
+        remembered = self._indexes.get(name)
+        if remembered is not None:
+            index, at = remembered
+            if time.monotonic() - at < self._settings.index_ttl:
+                return index, None
+            self._indexes.pop(name)
         cached = await self._cache.get_index(name)
         if cached is not None:
             try:
-                return ProjectIndex.from_cache_dict(cached), None
+                return self._remember_index(name, ProjectIndex.from_cache_dict(cached)), None
             except CacheFormatError:
                 log.warning("cache_index_unusable", package=name)
         payload = await self._fetch(f"{quote(name)}/json", name)
         index = parse_project_index(payload, name)
         await self._cache.put_index(name, index.to_cache_dict())
-        return index, payload
+        return self._remember_index(name, index), payload
 
     async def _fetch(self, path: str, name: str, version: str | None = None) -> dict[str, Any]:
         if version is None and self._known_missing(name):
@@ -128,6 +149,9 @@ class DocsService:
             raise
 
     async def _cached_release(self, name: str, version: str) -> PackageMetadata | None:
+        remembered = self._parsed.get((name, version))
+        if remembered is not None:
+            return remembered
         try:
             cached = await self._cache.get_version(name, version)
         except ValueError:  # a version the cache cannot key (e.g. a legacy spelling) is simply not cached
@@ -135,7 +159,7 @@ class DocsService:
         if cached is None:
             return None
         try:
-            return PackageMetadata.from_cache_dict(cached)
+            return self._remember_release(name, version, PackageMetadata.from_cache_dict(cached))
         except CacheFormatError:
             log.warning("cache_entry_unusable", package=name, version=version)
             return None
@@ -160,7 +184,7 @@ class DocsService:
             requests += 1
             meta = parse_release(release, max_description_chars=self._settings.max_doc_size)
         await self._cache.put_version(name, meta.version, meta.to_cache_dict())
-        return Fetched(meta, False, requests)
+        return Fetched(self._remember_release(name, version, meta), False, requests)
 
     async def package_docs(self, package_name: object, version_constraint: object, query: object) -> dict[str, Any]:
         started = time.perf_counter()
@@ -282,8 +306,8 @@ class DocsService:
         return {"success": True, **result.to_dict()}
 
     async def refresh_cache(self) -> dict[str, Any]:
-        self._rendered.clear()
-        self._not_found.clear()
+        for memo in (self._parsed, self._indexes, self._rendered, self._not_found):
+            memo.clear()
         removed = await self._cache.clear()
         return {"success": True, "cleared_entries": removed}
 
