@@ -10,10 +10,16 @@ MOCK_PORT ?= 8081
 PORT ?= 8000
 FAULTS ?=
 SERVE_CACHE ?= .cache/serve
+BENCH_DIR ?= reports/bench
+BENCH_QUICK ?= --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off
+BENCH_FULL ?= --benchmark-min-rounds=5 --benchmark-max-time=1.0
+BENCH_COMPARE_FAIL ?= min:50%
+BENCH_KEEP ?= 20
+BENCH_TABLE := --benchmark-sort=name --benchmark-columns=min,median,max,rounds
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test lint fmt mock serve locust burst locust-dist clean
+.PHONY: help venv test bench bench-compare lint fmt mock serve locust burst locust-dist clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,8 +32,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create or refresh the virtual environment
 
-test: $(STAMP) ## run the whole test suite (unit, integration, benchmarks in quick mode)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## the whole suite: unit, integration, reliability (fast part), benchmarks in quick mode (JSON in reports/bench/)
+	@mkdir -p $(BENCH_DIR)
+	$(BIN)/python -m pytest $(BENCH_QUICK) $(BENCH_TABLE) --benchmark-json=$(BENCH_DIR)/ci-latest.json $(PYTEST_ARGS)
+
+bench: $(STAMP) ## benchmarks at full length; table on screen, run saved under reports/bench/ (newest $(BENCH_KEEP) kept)
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(BENCH_FULL) $(BENCH_TABLE) --benchmark-autosave --benchmark-storage=file://$(BENCH_DIR) $(PYTEST_ARGS)
+	@ls -1t $(BENCH_DIR)/*/[0-9]*.json 2>/dev/null | tail -n +$$(( $(BENCH_KEEP) + 1 )) | xargs -r rm -f --
+
+bench-compare: $(STAMP) ## benchmarks against the last `make bench` run; fails on a regression beyond BENCH_COMPARE_FAIL
+	@ls $(BENCH_DIR)/*/[0-9]*.json >/dev/null 2>&1 || { echo "no saved benchmark run in $(BENCH_DIR): run 'make bench' first"; exit 2; }
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(BENCH_FULL) $(BENCH_TABLE) --benchmark-storage=file://$(BENCH_DIR) --benchmark-compare --benchmark-compare-fail=$(BENCH_COMPARE_FAIL) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
