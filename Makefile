@@ -16,10 +16,13 @@ BENCH_FULL ?= --benchmark-min-rounds=5 --benchmark-max-time=1.0
 BENCH_COMPARE_FAIL ?= min:50%
 BENCH_KEEP ?= 20
 BENCH_TABLE := --benchmark-sort=name --benchmark-columns=min,median,max,rounds
+DURATION ?= 24h
+RUN ?=
+SOAK_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test bench bench-compare lint fmt mock serve locust burst locust-dist clean
+.PHONY: help venv test bench bench-compare lint fmt mock serve locust burst locust-dist soak report clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -70,6 +73,13 @@ burst: $(STAMP) ## headless burst (baseline → 10× spike → back), 60 s, repo
 
 locust-dist: $(STAMP) ## Locust master + $(WORKERS) local workers, headless 30 s (LOCUST_ARGS='--ui' for the web UI)
 	$(BIN)/python -m mcp_locust.launch dist --workers $(WORKERS) $(LOCUST_ARGS)
+
+soak: $(STAMP) ## soak our server under paced load and every fault, then judge it (DURATION=24h, SOAK_ARGS=...)
+	$(BIN)/autodocs-soak run --duration $(DURATION) $(SOAK_ARGS)
+
+report: $(STAMP) ## re-render and re-judge a soak run folder (RUN=reports/<run-id>)
+	@test -n "$(RUN)" || { echo "usage: make report RUN=reports/<run-id>" >&2; exit 2; }
+	$(BIN)/autodocs-soak report $(RUN)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

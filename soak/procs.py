@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -25,12 +26,47 @@ import httpx2
 _PR_SET_PDEATHSIG = 1
 
 
-class StopFlag(Protocol):
+class Stoppable(Protocol):
     """What readiness waits watch to give up early: ``threading.Event`` fits, so does the runner's signal flag."""
 
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class SignalFlag:
+    """Set from a signal handler; ``wait`` wakes at once through a self-pipe.
+
+    A ``threading.Event`` cannot be set safely from a handler (its lock may be held by the very frame the signal
+    interrupted), so the handler only stores the reason and writes one byte.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        with contextlib.suppress(OSError):
+            self._write.send(b"\0")
+
+    def is_set(self) -> bool:
+        return self.reason is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set():
+            with contextlib.suppress(InterruptedError):
+                select.select([self._read], [], [], timeout)
+            with contextlib.suppress(OSError):
+                self._read.recv(4096)
+        return self.is_set()
+
+    def close(self) -> None:
+        self._read.close()
+        self._write.close()
 
 
 class ReadinessError(RuntimeError):
@@ -167,7 +203,7 @@ def wait_until(
     timeout_s: float,
     what: str,
     child: Child | None = None,
-    stop: StopFlag | None = None,
+    stop: Stoppable | None = None,
     interval_s: float = 0.1,
 ) -> None:
     """Poll ``condition`` until true; fail early if ``child`` exits or ``stop`` is set, and at the deadline."""

@@ -41,7 +41,8 @@ def format_progress(status: ProgressStatus) -> str:
         failures += f" ({status.failures_total} total)"
     rss = "-" if status.rss_bytes is None else f"{status.rss_bytes / MIB:.1f} MiB"
     return (
-        f"soak {format_clock(elapsed)} / {format_clock(status.planned_s)} ({percent:.0f}%, ETA {format_clock(remaining)})"
+        f"soak {format_clock(elapsed)} / {format_clock(status.planned_s)}"
+        f" ({percent:.0f}%, ETA {format_clock(remaining)})"
         f" | {_num(status.rps, '{:.1f}')} req/s | failures {failures}"
         f" | RSS {rss} | FDs {_num(status.fds, '{:.0f}')}"
         f" | breaker {status.breaker_state or '-'} | phase {status.phase or 'none'}"
@@ -69,7 +70,7 @@ class ProgressWriter:
         self.is_tty = stream.isatty() if is_tty is None else is_tty
         self.interval_s = interval_s
         self._clock = clock
-        self._last_written: float | None = None
+        self._last_written = clock()  # the first line comes one interval in, when there is something to show
         self._shown = ""
 
     def update(self, line: str) -> bool:
@@ -80,7 +81,7 @@ class ProgressWriter:
             self.stream.flush()
             return True
         now = self._clock()
-        if self._last_written is not None and now - self._last_written < self.interval_s:
+        if now - self._last_written < self.interval_s:
             return False
         self._last_written = now
         self.stream.write(line + "\n")

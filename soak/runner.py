@@ -21,11 +21,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shlex
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -42,7 +40,16 @@ import httpx2
 from mcp_locust.workload import DEFAULT_MIX
 from pypi_mock.admin import set_faults
 from soak.durations import format_duration
-from soak.procs import Child, ReadinessError, free_port, http_answers, pid_alive, start_child, wait_until
+from soak.procs import (
+    Child,
+    ReadinessError,
+    SignalFlag,
+    free_port,
+    http_answers,
+    pid_alive,
+    start_child,
+    wait_until,
+)
 from soak.progress import ProgressStatus, ProgressWriter, format_progress
 from soak.sampler import (
     LocustHistoryTail,
@@ -72,6 +79,18 @@ SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "AUTODOCS_LOG_LEVEL": "INFO",
 }
 MOCK_ARGS: Final = ("--hang-release-s", "30", "--slow-body-s", "3")
+LOCUST_BOOT: Final = """\
+import sys
+import locust.stats
+
+# Locust writes a history row every second but flushes the file only every 5 s; the sampler reads it every second
+# and times recoveries in seconds, so every row is flushed as written.
+locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 0
+from locust.main import main
+
+sys.exit(main())
+"""
+"""``python -c`` program equivalent to ``python -m locust`` apart from the flush interval (argv passes through)."""
 LOCUST_RUNTIME_MARGIN_S: Final = 120.0
 """Locust is told to run this much longer than planned: we stop it, but if we could not, it still stops itself."""
 SERVER_ACK_TIMEOUT_S: Final = 3.0
@@ -158,41 +177,6 @@ def new_run_id(now: datetime) -> str:
 
 
 # --- small pieces: the stop flag, the event log, the server's log, the cache scan ---------------------------------
-
-
-class StopFlag:
-    """Set from a signal handler; ``wait`` wakes at once through a self-pipe.
-
-    A ``threading.Event`` cannot be set safely from a handler (its lock may be held by the very frame the signal
-    interrupted), so the handler only stores the reason and writes one byte.
-    """
-
-    def __init__(self) -> None:
-        self._read, self._write = socket.socketpair()
-        self._read.setblocking(False)
-        self._write.setblocking(False)
-        self.reason: str | None = None
-
-    def set(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        with contextlib.suppress(OSError):
-            self._write.send(b"\0")
-
-    def is_set(self) -> bool:
-        return self.reason is not None
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if not self.is_set():
-            with contextlib.suppress(InterruptedError):
-                select.select([self._read], [], [], timeout)
-            with contextlib.suppress(OSError):
-                self._read.recv(4096)
-        return self.is_set()
-
-    def close(self) -> None:
-        self._read.close()
-        self._write.close()
 
 
 class EventLog:
@@ -295,13 +279,15 @@ class Outcome:
 
 
 class SoakRun:
-    def __init__(self, config: RunConfig, run_dir: Path, run_id: str, out: TextIO) -> None:
+    def __init__(
+        self, config: RunConfig, run_dir: Path, run_id: str, out: TextIO, schedule: FaultSchedule | None = None
+    ) -> None:
         self.config = config
         self.run_dir = run_dir
         self.run_id = run_id
         self.out = out
         self.progress = ProgressWriter(out, interval_s=config.progress_interval_s)
-        self.stop = StopFlag()
+        self.stop = SignalFlag()
         self.t0 = time.monotonic()
         self.events = EventLog(run_dir / "events.jsonl", lambda: time.monotonic() - self.t0)
         self.mock: Child | None = None
@@ -310,12 +296,11 @@ class SoakRun:
         self.mock_url: str | None = None
         self.target_url = ""
         self.server_env: dict[str, str] = {}
-        self.schedule = FaultSchedule()
+        self.schedule = schedule if schedule is not None else plan_faults(config)
         self.cursor = ScheduleCursor(self.schedule)
         self.sampler_thread: SamplerThread | None = None
         self.scraper: MetricsScraper | None = None
         self.locust_tail: LocustHistoryTail | None = None
-        self.server_exit_seen = False
         self.server_killed = False
         self.run_json_written = False
 
@@ -325,21 +310,21 @@ class SoakRun:
         outcome = Outcome(self.run_dir)
         previous = self._install_signal_handlers()
         try:
-            self.schedule = self._plan_faults()
-            self.cursor = ScheduleCursor(self.schedule)
             self._start_target()
             self._start_load()
             outcome.reason = self._drive()
             if outcome.reason == "completed":
                 self._measured_shutdown()
-        except (HarnessError, ReadinessError, OSError, ValueError, httpx2.HTTPError) as exc:
-            if self.stop.is_set():
+        except Exception as exc:  # whatever broke, the children are stopped and the folder stays judgeable
+            if self.stop.is_set() and isinstance(exc, ReadinessError):
                 outcome.reason = "interrupted"
             else:
+                known = isinstance(exc, HarnessError | ReadinessError | OSError | ValueError | httpx2.HTTPError)
+                message = str(exc) if known else f"{type(exc).__name__}: {exc}"
                 outcome.reason = "harness_error"
-                outcome.harness_error = str(exc)
-                self.events.write("harness_error", message=str(exc))
-                self.progress.note(f"harness error: {exc}")
+                outcome.harness_error = message
+                self.events.write("harness_error", message=message)
+                self.progress.note(f"harness error: {message}")
         finally:
             if outcome.reason == "interrupted":
                 self.events.write("interrupted", signal=self.stop.reason)
@@ -363,14 +348,6 @@ class SoakRun:
         return time.monotonic() - self.t0
 
     # -- 1. what runs --
-
-    def _plan_faults(self) -> FaultSchedule:
-        choice = self.config.faults or ("none" if self.config.external else "default")
-        if choice == "none":
-            return FaultSchedule()
-        if choice == "default":
-            return default_schedule(self.config.duration_s)
-        return load_schedule(Path(choice), self.config.duration_s)
 
     def _needs_mock(self) -> bool:
         return not self.config.external or "{mock_url}" in (self.config.target_cmd or "")
@@ -438,7 +415,11 @@ class SoakRun:
             command = command.replace(key, value)
             url = url.replace(key, value)
         self.target_url = url
-        self.server = start_child("target", shlex.split(command), self.run_dir / "server.log", cwd=self.run_dir)
+        # Run from where the operator typed the command, so relative paths in it mean what they meant there.
+        try:
+            self.server = start_child("target", shlex.split(command), self.run_dir / "server.log")
+        except (OSError, ValueError) as exc:
+            raise HarnessError(f"cannot start --target-cmd {command!r}: {exc}") from exc
         wait_until(
             http_answers(url, lambda _status: True),
             self.config.ready_timeout_s,
@@ -503,8 +484,8 @@ class SoakRun:
         users = str(self.config.users)
         args = [
             sys.executable,
-            "-m",
-            "locust",
+            "-c",
+            LOCUST_BOOT,
             "-f",
             str(self.config.locustfile),
             "--headless",
@@ -528,39 +509,40 @@ class SoakRun:
             "--mcp-path",
             path,
         ]
-        for option, value in (
-            ("--mcp-mix", self.config.mix),
-            ("--mcp-templates", self.config.templates),
-            ("--mcp-token", self.config.token),
-        ):
+        for option, value in (("--mcp-mix", self.config.mix), ("--mcp-templates", self.config.templates)):
             if value:
                 args += [option, value]
         return args
 
     def _start_load(self) -> None:
-        (self.run_dir / "locust").mkdir(exist_ok=True)
-        self.t0 = time.monotonic()
-        started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self._write_run_json(started_at)
-        self.locust = start_child("locust", self._locust_args(), self.run_dir / "locust.log", cwd=self.run_dir)
-        self.events.write(
-            "run_start",
-            run_id=self.run_id,
-            target_url=self.target_url,
-            server_pid=self.server.pid if self.server else None,
-            locust_pid=self.locust.pid,
-            mock_pid=self.mock.pid if self.mock else None,
-        )
         assert self.server is not None
+        (self.run_dir / "locust").mkdir(exist_ok=True)
         self.locust_tail = LocustHistoryTail(self.run_dir / "locust" / "locust_stats_history.csv")
         mock_port = _port_of(self.mock_url) if self.mock_url else None
         listen_port = _port_of(self.target_url)
         ipv6 = (urlsplit(self.target_url).hostname or "") not in ("127.0.0.1", "")
+        tcp = TcpCounter(listen_port, mock_port, ipv6=ipv6)
         sampler = Sampler(
-            ProcessTreeProbe(self.server.pid, listen_port, mock_port, TcpCounter(listen_port, mock_port, ipv6=ipv6)),
+            ProcessTreeProbe(self.server.pid, listen_port, mock_port, tcp),
             self.scraper,
             self.locust_tail,
             lambda t: phase.name if (phase := self.schedule.phase_at(t)) is not None else None,
+        )
+        self.t0 = time.monotonic()
+        self._write_run_json(datetime.now(UTC).isoformat(timespec="seconds"))
+        # The token goes by environment, not argv, where every local user could read it in the process list.
+        token_env = {"MCP_LOCUST_TOKEN": self.config.token} if self.config.token else None
+        self.locust = start_child(
+            "locust", self._locust_args(), self.run_dir / "locust.log", env=token_env, cwd=self.run_dir
+        )
+        self.events.write(
+            "run_start",
+            run_id=self.run_id,
+            target_url=self.target_url,
+            server_pid=self.server.pid,
+            locust_pid=self.locust.pid,
+            mock_pid=self.mock.pid if self.mock else None,
+            tcp_source="sock_diag" if tcp.netlink else "psutil per process",
         )
         self.sampler_thread = SamplerThread(
             sampler, SamplesWriter(self.run_dir / "samples.csv"), self.config.sample_interval_s, self.t0
@@ -586,16 +568,15 @@ class SoakRun:
                 self._apply(transition)
             code = self.server.poll()
             if code is not None:
-                self.server_exit_seen = True
                 self.events.write("server_exit", returncode=code)
                 self.progress.note(f"the server exited unexpectedly with status {code}")
                 return "server_exit"
             if self.locust.poll() is not None:
                 raise HarnessError(
-                    f"Locust exited early with status {self.locust.poll()}: {self.locust.log_tail(1500)}"
+                    f"Locust exited early with status {self.locust.poll()} (locust.log): {_last_lines(self.locust)}"
                 )
             if self.mock is not None and self.mock.poll() is not None:
-                raise HarnessError(f"the PyPI mock exited with status {self.mock.poll()}: {self.mock.log_tail(1500)}")
+                raise HarnessError(f"the PyPI mock exited with status {self.mock.poll()}: {_last_lines(self.mock)}")
             if self.sampler_thread.error is not None:
                 raise HarnessError(f"the sampler failed: {self.sampler_thread.error!r}")
             self.progress.update(format_progress(self._status(t)))
@@ -688,6 +669,8 @@ class SoakRun:
             cut=cut,
             grace_s=grace if self.server_env else None,
             killed=self.server_killed,
+            # A negative status is death by that signal: plain uvicorn re-raises the SIGTERM it handled gracefully.
+            exit_signal=signal.Signals(-code).name if code is not None and code < 0 else None,
             log_events=sorted(lines),
         )
 
@@ -704,11 +687,13 @@ class SoakRun:
     # -- 5. teardown --
 
     def _teardown(self, outcome: Outcome) -> None:
-        if self.sampler_thread is not None:
-            self.sampler_thread.stop()
-        with contextlib.suppress(Exception):
-            self._close_open_phase()
-        self._stop_children()
+        try:
+            if self.sampler_thread is not None:
+                self.sampler_thread.stop()
+            with contextlib.suppress(OSError, ValueError, httpx2.HTTPError):
+                self._close_open_phase()
+        finally:
+            self._stop_children()
         if self.scraper is not None:
             self.scraper.close()
         if self.sampler_thread is not None:
@@ -724,25 +709,34 @@ class SoakRun:
         self.events.close()
 
     def _stop_children(self) -> None:
-        """Stop what still runs: Locust first (SIGINT writes its HTML), the server with a short drain, the mock."""
+        """Stop what still runs: the load first (SIGINT makes Locust write its HTML), then the server, then the mock.
+
+        The server gets a short drain and then a second SIGTERM, which our server takes as "exit now"; SIGKILL is
+        the last resort, and a killed server's cache is not scanned (a torn write there would be ours, not its).
+        """
         if self.locust is not None:
-            self.locust.signal_group(signal.SIGINT)
+            self.locust.stop(term_timeout_s=QUICK_STOP_S * 2, sig=signal.SIGINT)
         server = self.server
         if server is not None and server.running:
             server.signal_group(signal.SIGTERM)
             if server.wait(QUICK_STOP_S) is None:
-                server.signal_group(signal.SIGTERM)  # our server's "second signal: exit now"
+                server.signal_group(signal.SIGTERM)
                 if server.wait(QUICK_STOP_S) is None:
                     self.server_killed = True
         if server is not None:
             server.stop(term_timeout_s=0.0, sig=signal.SIGKILL)
-        if self.locust is not None:
-            self.locust.stop(term_timeout_s=LOCUST_STOP_TIMEOUT_S, sig=signal.SIGINT)
         if self.mock is not None:
             self.mock.stop(term_timeout_s=5.0)
         leftovers = [c for c in (self.locust, self.server, self.mock) if c is not None and pid_alive(c.pid)]
         if leftovers:
             self.progress.note("still alive after stop: " + ", ".join(f"{c.name} ({c.pid})" for c in leftovers))
+
+
+def _last_lines(child: Child, lines: int = 2, max_chars: int = 400) -> str:
+    """The end of a child's log for a one-line error message; the whole log is in the run folder."""
+    text = " | ".join(line.strip() for line in child.log_tail().splitlines() if line.strip())
+    tail = " | ".join(text.split(" | ")[-lines:])
+    return tail[-max_chars:]
 
 
 def _bin(name: str) -> str:
@@ -769,9 +763,20 @@ def prepare_run_dir(config: RunConfig, run_id: str) -> Path:
     return run_dir
 
 
+def plan_faults(config: RunConfig) -> FaultSchedule:
+    """The schedule for this run; a schedule file is read and validated here, before anything starts."""
+    choice = config.faults or ("none" if config.external else "default")
+    if choice == "none":
+        return FaultSchedule()
+    if choice == "default":
+        return default_schedule(config.duration_s)
+    return load_schedule(Path(choice), config.duration_s)
+
+
 def run_soak(config: RunConfig, out: TextIO) -> Outcome:
     """Validate, run, and return how it ended; the caller renders the report (also after a harness error)."""
     validate_config(config)
+    schedule = plan_faults(config)
     run_id = new_run_id(datetime.now())
     run_dir = prepare_run_dir(config, run_id)
-    return SoakRun(config, run_dir, run_id, out).execute()
+    return SoakRun(config, run_dir, run_id, out, schedule).execute()

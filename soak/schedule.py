@@ -58,11 +58,12 @@ class _Mode:
 
 
 # Ordered so the outage (the longest recovery: the breaker has to open and close again) is mid-cycle and the cycle
-# ends on the mildest faults, which recover at once.
+# ends on the mildest faults, which recover at once. The outage gets a triple slot: its calls only fail once the
+# server's deadline passes, and the breaker needs several failures in a row before it opens.
 DEFAULT_MODES: Final[tuple[_Mode, ...]] = (
     _Mode("error_storm", {"error_rate": 0.5, "error_status": 503, "retry_after_s": 1}),
     _Mode("throttle", {"throttle_rate": 0.4, "retry_after_s": 1}),
-    _Mode("outage", {"hang_rate": 1.0}, weight=2),
+    _Mode("outage", {"hang_rate": 1.0}, weight=3),
     _Mode("resets", {"reset_rate": 0.3}),
     _Mode("malformed", {"malformed_rate": 0.3}),
     _Mode("oversize", {"oversize_rate": 0.2, "oversize_bytes": 20_000_000}),
