@@ -20,47 +20,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from soak.columns import TEXT_COLUMNS
+
 FloatArray = npt.NDArray[np.float64]
 
 RUN_JSON = "run.json"
 SAMPLES_CSV = "samples.csv"
 EVENTS_JSONL = "events.jsonl"
 
-TEXT_COLUMNS = ("breaker_state", "fault_phase")
-SAMPLE_COLUMNS = (
-    "t",
-    "wall",
-    "rss_bytes",
-    "uss_bytes",
-    "fds",
-    "threads",
-    "cpu_percent",
-    "tcp_clients",
-    "tcp_upstream",
-    "tcp_close_wait",
-    "tcp_time_wait",
-    "children",
-    "pool_open",
-    "pool_active",
-    "pool_idle",
-    "pool_queued",
-    "pool_max",
-    "breaker_state",
-    "in_flight",
-    "sessions_open",
-    "cache_memory_entries",
-    "cache_memory_bytes",
-    "limiter_waiting",
-    "rps",
-    "fail_rps",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "users",
-    "fault_phase",
-    "sampler_cpu_s",
-)
-NUMERIC_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c not in TEXT_COLUMNS)
 BREAKER_LEVELS = {"closed": 0.0, "half_open": 1.0, "half-open": 1.0, "open": 2.0}
 
 

@@ -30,39 +30,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-SAMPLE_COLUMNS: Final = (
-    "t",
-    "wall",
-    "rss_bytes",
-    "uss_bytes",
-    "fds",
-    "threads",
-    "cpu_percent",
-    "tcp_clients",
-    "tcp_upstream",
-    "tcp_close_wait",
-    "tcp_time_wait",
-    "children",
-    "pool_open",
-    "pool_active",
-    "pool_idle",
-    "pool_queued",
-    "pool_max",
-    "breaker_state",
-    "in_flight",
-    "sessions_open",
-    "cache_memory_entries",
-    "cache_memory_bytes",
-    "limiter_waiting",
-    "rps",
-    "fail_rps",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "users",
-    "fault_phase",
-    "sampler_cpu_s",
-)
+from soak.columns import SAMPLE_COLUMNS
 
 Value = float | int | str | None
 Sample = dict[str, Value]

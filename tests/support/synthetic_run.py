@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from soak.rundir import SAMPLE_COLUMNS
+from soak.columns import SAMPLE_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 Series = Callable[[FloatArray], "FloatArray | float"]

@@ -72,8 +72,14 @@ def child() -> Iterator[subprocess.Popen[bytes]]:
 # --- columns and rows -----------------------------------------------------------------------------------------
 
 
-def test_sample_columns_are_exactly_the_ones_the_judge_reads() -> None:
-    assert SAMPLE_COLUMNS == rundir.SAMPLE_COLUMNS
+def test_a_row_the_sampler_writes_is_read_back_by_the_judge_column_for_column() -> None:
+    sample: Sample = {column: None for column in SAMPLE_COLUMNS} | {"t": 1.5, "rss_bytes": 1000, "fault_phase": "storm"}
+    text = ",".join(SAMPLE_COLUMNS) + "\n" + ",".join(format_row(sample)) + "\n"
+    warnings: list[str] = []
+    parsed = rundir.parse_samples(text, warnings)
+    assert warnings == []
+    assert parsed.col("rss_bytes")[0] == 1000
+    assert parsed.text_col("fault_phase")[0] == "storm"
 
 
 def test_rows_follow_the_column_order_with_empty_cells_for_missing_values_and_no_exponents() -> None:
