@@ -756,7 +756,8 @@ def _rate_limit_rpm(users: int, pace: float) -> int:
 
 
 def prepare_run_dir(config: RunConfig, run_id: str) -> Path:
-    run_dir = config.out_dir or Path("reports") / run_id
+    # absolute: the children run with the run folder as their working directory
+    run_dir = (config.out_dir or Path("reports") / run_id).resolve()
     if (run_dir / "run.json").exists() or (run_dir / "samples.csv").exists():
         raise ConfigError(f"{run_dir} already holds a run; choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
