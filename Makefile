@@ -22,7 +22,7 @@ SOAK_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test bench bench-compare lint fmt mock serve locust burst locust-dist soak report clean
+.PHONY: help venv test bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench: $(STAMP) ## benchmarks at full length; table on screen, run saved under r
 bench-compare: $(STAMP) ## benchmarks against the last `make bench` run; fails on a regression beyond BENCH_COMPARE_FAIL
 	@ls $(BENCH_DIR)/*/[0-9]*.json >/dev/null 2>&1 || { echo "no saved benchmark run in $(BENCH_DIR): run 'make bench' first"; exit 2; }
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(BENCH_FULL) $(BENCH_TABLE) --benchmark-storage=file://$(BENCH_DIR) --benchmark-compare --benchmark-compare-fail=$(BENCH_COMPARE_FAIL) $(PYTEST_ARGS)
+
+stress: $(STAMP) ## the slow reliability attacks (10,000 sessions, 500 concurrent calls on a pool of 10, 100,000 packages; ~30 min)
+	$(BIN)/python -m pytest -m stress tests/reliability $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

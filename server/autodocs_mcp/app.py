@@ -21,7 +21,7 @@ from mcp_types import CallToolResult, TextContent
 
 from autodocs_mcp.cache import DocCache
 from autodocs_mcp.config import Settings
-from autodocs_mcp.errors import AutoDocsError, ErrorCode
+from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
 from autodocs_mcp.metrics import RequestMetrics
 from autodocs_mcp.service import DocsService
 from autodocs_mcp.upstream import UpstreamClient
@@ -205,7 +205,9 @@ def tool_call_accounting(state: ServerState) -> Any:
         started = time.perf_counter()
         outcome = "cancelled"
         try:
-            result = await call_next(ctx)
+            # The SDK echoes an unknown name whole ("Unknown tool: <1 MB of it>", control characters included)
+            # into what is usually a model's prompt; answer with a cut, escaped echo and the names that exist.
+            result = unknown_tool(raw) if isinstance(raw, str) and tool == "unknown" else await call_next(ctx)
             outcome = _outcome(result)
             return result
         except asyncio.CancelledError:
@@ -218,6 +220,16 @@ def tool_call_accounting(state: ServerState) -> Any:
             state.metrics.finished(tool, outcome, time.perf_counter() - started)
 
     return middleware
+
+
+def unknown_tool(name: str) -> CallToolResult:
+    return error_result(
+        AutoDocsError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"unknown tool {quote_value(name)}",
+            suggestion=f"Call one of: {', '.join(TOOL_NAMES)}.",
+        )
+    )
 
 
 async def _run(state: ServerState, action: Any) -> CallToolResult:

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     session_idle_timeout: Annotated[float, Gt(0), Le(7 * 86400)] = 1800.0
     max_sessions: Annotated[int, Ge(1), Le(1_000_000)] = 1000
     max_request_bytes: Annotated[int, Ge(1024), Le(1024 * MIB)] = MIB
+    # Slow clients: how long a connection may take to send its request headers, and then its request body.
+    http_header_timeout: Annotated[float, Gt(0), Le(3600)] = 10.0
+    http_body_timeout: Annotated[float, Gt(0), Le(3600)] = 30.0
     shutdown_grace: Annotated[float, Ge(0), Le(3600)] = 30.0
 
     @field_validator("log_level", "response_mode", mode="before")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from typing import Any
@@ -38,24 +39,40 @@ def _add_routes(server: MCPServer[Any], state: ServerState) -> None:
 
 
 class Gate:
-    """ASGI wrapper: bearer-token check on protected paths, and 503 for new MCP requests while draining."""
+    """ASGI wrapper in front of every route: DNS-rebinding check, bearer token, drain gate, bounded body read.
+
+    The SDK checks Host and Origin only on ``/mcp``; a loopback server must refuse a rebinding page on ``/metrics``
+    too. Refusals close the connection, so a client cannot keep streaming a body nobody will read. A request body
+    is read here, whole, before any route sees it, within ``max_request_bytes`` (413) and ``http_body_timeout``
+    seconds (408): uvicorn bounds neither how much nor how slowly a client may send.
+    """
 
     def __init__(self, app: ASGIApp, state: ServerState, token: str | None) -> None:
+        settings = state.settings
         self._app = app
         self._state = state
         self._token = token.encode() if token else None
+        self._loopback_only = settings.http_host.lower() in LOOPBACK_BIND_HOSTS
+        self._max_body = settings.max_request_bytes
+        self._body_timeout_s = settings.http_body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers", ()))
+        if self._loopback_only:
+            refusal = _rebinding_refusal(headers)
+            if refusal is not None:
+                await _reply(send, refusal[0], {"error": "forbidden", "message": refusal[1]}, _CLOSE)
+                return
         path: str = scope.get("path", "")
         if self._token is not None and path.startswith(PROTECTED_PREFIXES) and not self._authorized(scope):
             await _reply(
                 send,
                 401,
                 {"error": "unauthorized", "message": "missing or wrong bearer token"},
-                [(b"www-authenticate", b'Bearer realm="autodocs-mcp"')],
+                [(b"www-authenticate", b'Bearer realm="autodocs-mcp"'), *_CLOSE],
             )
             return
         if self._state.draining and path.startswith("/mcp") and scope.get("method") != "DELETE":
@@ -63,9 +80,23 @@ class Gate:
                 send,
                 503,
                 {"error": "shutting_down", "message": "the server is shutting down"},
-                [(b"retry-after", b"5"), (b"connection", b"close")],
+                [(b"retry-after", b"5"), *_CLOSE],
             )
             return
+        if _has_body(headers):
+            try:
+                body = await _read_body(receive, headers, self._max_body, self._body_timeout_s)
+            except BodyTooLarge:
+                message = f"request body exceeds {self._max_body} bytes (AUTODOCS_MAX_REQUEST_BYTES)"
+                await _reply(send, 413, {"error": "request_too_large", "message": message}, _CLOSE)
+                return
+            except TimeoutError:
+                message = f"request body not received within {self._body_timeout_s:g} s"
+                await _reply(send, 408, {"error": "request_timeout", "message": message}, _CLOSE)
+                return
+            if body is None:
+                return  # the client went away mid-body; there is nobody to answer
+            receive = _replay(body, receive)
         await self._app(scope, receive, send)
 
     def _authorized(self, scope: Scope) -> bool:
@@ -81,46 +112,87 @@ class Gate:
         return scheme.lower() == b"bearer" and matches
 
 
-NEW_WORK_METHODS = frozenset({"tools/call", "initialize"})
+LOOPBACK_BIND_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_CLOSE: list[tuple[bytes, bytes]] = [(b"connection", b"close")]
 
 
-def _starts_new_work(body: bytes) -> bool:
-    try:
-        message = json.loads(body)
-    except ValueError:
-        return True
-    messages = message if isinstance(message, list) else [message]
-    return any(not isinstance(m, dict) or m.get("method") in NEW_WORK_METHODS for m in messages)
+def _loopback_authority(text: str) -> bool:
+    """``127.0.0.1``, ``localhost`` or ``[::1]``, with an optional numeric port: what a local client sends."""
+    for name in _LOOPBACK_NAMES:
+        if text == name:
+            return True
+        if text.startswith(name + ":"):
+            port = text[len(name) + 1 :]
+            return port.isascii() and port.isdigit() and len(port) <= 5
+    return False
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it passes ``limit`` bytes (the request is then refused)."""
+def _rebinding_refusal(headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+    """421 for a Host, 403 for an Origin that a page on another site reached us under (DNS rebinding)."""
+    host = origin = None
+    for name, value in headers:
+        if name == b"host" and host is None:
+            host = value.decode("latin-1").strip().lower()
+        elif name == b"origin" and origin is None:
+            origin = value.decode("latin-1").strip().lower()
+    if host is None or not _loopback_authority(host):
+        return 421, "Host header is not a loopback address"
+    if origin is not None and not (origin.startswith("http://") and _loopback_authority(origin[7:])):
+        return 403, "Origin is not a loopback origin"
+    return None
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the size cap (declared or counted)."""
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+async def _read_body(
+    receive: Receive, headers: list[tuple[bytes, bytes]], limit: int, timeout_s: float
+) -> bytes | None:
+    """The whole request body, or None if the client disconnected first.
+
+    Raises ``BodyTooLarge`` past ``limit`` bytes (at once when the declared length says so, without reading) and
+    ``TimeoutError`` when the whole body has not arrived within ``timeout_s``.
+    """
+    for name, value in headers:
+        if name == b"content-length" and value.strip().isdigit() and int(value) > limit:
+            raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hand the app the body already read, then the live channel (so it still sees a disconnect)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+        return await receive()
 
-    return receive
+    return replayed
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:

@@ -40,6 +40,10 @@ log = structlog.get_logger("autodocs_mcp.service")
 PARSED_MEMO_ENTRIES = 512
 PARSED_MEMO_BYTES = 32 * 1024 * 1024
 INDEX_MEMO_ENTRIES = 4096
+INDEX_MEMO_BYTES = 16 * 1024 * 1024
+INDEX_BYTES_PER_VERSION = 256
+"""A remembered index holds each version string and, once resolved against, its parsed ``Version``: ~240 bytes
+per release measured, so a 10,000-release project costs ~2.4 MB; a count bound alone would allow gigabytes."""
 RENDER_MEMO_ENTRIES = 128
 RENDER_MEMO_BYTES = 16 * 1024 * 1024
 NOT_FOUND_ENTRIES = 4096
@@ -75,7 +79,7 @@ class DocsService:
         # Re-validating a cached dict into a PackageMetadata / ProjectIndex costs more than the rest of a warm call,
         # so the parsed objects of hot packages are kept too (bounded; the index only for AUTODOCS_INDEX_TTL).
         self._parsed: BoundedLRU[tuple[str, str], PackageMetadata] = BoundedLRU(PARSED_MEMO_ENTRIES, PARSED_MEMO_BYTES)
-        self._indexes: BoundedLRU[str, tuple[ProjectIndex, float]] = BoundedLRU(INDEX_MEMO_ENTRIES, INDEX_MEMO_ENTRIES)
+        self._indexes: BoundedLRU[str, tuple[ProjectIndex, float]] = BoundedLRU(INDEX_MEMO_ENTRIES, INDEX_MEMO_BYTES)
         # Rendering a large description costs more than the rest of a warm call; the same hot packages are asked
         # for again and again, so the last renders are kept (bounded by count and bytes).
         self._rendered: BoundedLRU[tuple[str, str, str | None], RenderedDocs] = BoundedLRU(
@@ -105,7 +109,8 @@ class DocsService:
         return True
 
     def _remember_index(self, name: str, index: ProjectIndex) -> ProjectIndex:
-        self._indexes.put(name, (index, time.monotonic()), 1)
+        size = INDEX_BYTES_PER_VERSION * (len(index.versions) + len(index.yanked)) + 1024
+        self._indexes.put(name, (index, time.monotonic()), size)
         return index
 
     def _remember_release(self, name: str, version: str, meta: PackageMetadata) -> PackageMetadata:

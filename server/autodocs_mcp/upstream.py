@@ -342,9 +342,14 @@ class UpstreamClient:
     def _same_origin_location(self, url: str, location: str | None) -> str:
         if not location:
             raise _Fault(_invalid("redirect without a Location header"), retryable=False)
-        target = urljoin(url, location)
-        parts = urlsplit(target)
-        if (parts.scheme, parts.hostname, parts.port) != self._origin:
+        try:
+            target = urljoin(url, location)
+            parts = urlsplit(target)
+            origin = (parts.scheme, parts.hostname, parts.port)
+        except ValueError:  # e.g. an unclosed IPv6 bracket or a port out of range
+            error = _invalid("redirect to an unparseable Location", location=location[:200])
+            raise _Fault(error, retryable=False) from None
+        if origin != self._origin:
             raise _Fault(_invalid("redirect to another origin refused", location=location[:200]), retryable=False)
         return target
 
@@ -367,7 +372,7 @@ class UpstreamClient:
         body = await self._read_capped(response)
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
             raise _Fault(
                 _invalid(f"PyPI sent a body that is not JSON ({type(exc).__name__})"), retryable=True
             ) from None

@@ -12,9 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 @asynccontextmanager
 async def mcp_session(url: str, headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
-    http = httpx2.AsyncClient(
-        headers=headers, verify=False, trust_env=False, timeout=httpx2.Timeout(30.0, read=300.0)
-    )
+    http = httpx2.AsyncClient(headers=headers, verify=False, trust_env=False, timeout=httpx2.Timeout(30.0, read=300.0))
     async with http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, mode="legacy") as client:  # type: ignore[arg-type]
