@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from soak.durations import DurationError, parse_duration
-from soak.runner import DEFAULT_LOCUSTFILE, DEFAULT_PACE, DEFAULT_USERS, ConfigError, RunConfig, run_soak
+from soak.runner import DEFAULT_LOCUSTFILE, DEFAULT_NAMES, DEFAULT_PACE, DEFAULT_USERS, ConfigError, RunConfig, run_soak
 from soak.schedule import ScheduleError
 
 if TYPE_CHECKING:
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"Locust users (default {DEFAULT_USERS})")
     run.add_argument(
         "--pace", type=float, default=DEFAULT_PACE, help=f"calls per second per user (default {DEFAULT_PACE:g})"
+    )
+    run.add_argument(
+        "--names",
+        type=int,
+        default=DEFAULT_NAMES,
+        help=f"package names the load draws from, Zipf-weighted (default {DEFAULT_NAMES}: fits the caches)",
     )
     run.add_argument("--mix", help='call mix "tool=weight,..." (default: the locustfile\'s realistic mix)')
     run.add_argument("--templates", "--mcp-templates", dest="templates", help="per-target argument templates (JSON)")
@@ -158,6 +164,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             duration_s=args.duration,
             users=args.users,
             pace=args.pace,
+            names=args.names,
             mix=args.mix,
             templates=args.templates,
             token=args.token,

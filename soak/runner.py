@@ -66,6 +66,9 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_LOCUSTFILE: Final = REPO_ROOT / "loadtests" / "locustfile.py"
 DEFAULT_USERS: Final = 8
 DEFAULT_PACE: Final = 2.0
+# The load's package-name pool: small enough that every name is seen, and every bounded cache tier is full, within
+# the warm-up, so the trend criteria after it judge leaks rather than caches still filling with first-seen names.
+DEFAULT_NAMES: Final = 500
 
 SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     # Short enough that a compressed run sees the breaker open and close again inside one fault slot.
@@ -116,6 +119,7 @@ class RunConfig:
     duration_s: float
     users: int = DEFAULT_USERS
     pace: float = DEFAULT_PACE
+    names: int = DEFAULT_NAMES
     mix: str | None = None
     templates: str | None = None
     token: str | None = None
@@ -506,6 +510,8 @@ class SoakRun:
             "SustainedUser",
             "--mcp-pace",
             f"{self.config.pace:g}",
+            "--mcp-names",
+            str(self.config.names),
             "--mcp-path",
             path,
         ]
