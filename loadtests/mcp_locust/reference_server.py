@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         """Return a fixed 5 KB string (the stack's ceiling for a tool that does nothing)."""
         return FIXED_5K
 
+    state.known_tools.add("fixed_5k")
     return run_http(server, state)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +56,8 @@ class ServerState:
     resources: Resources | None = None
     started_at: float = field(default_factory=time.monotonic)
     draining: bool = False
+    known_tools: set[str] = field(default_factory=lambda: set(TOOL_NAMES))
+    """Tool names the accounting middleware passes on to the SDK; a server that adds a tool adds its name here."""
     sessions_open: Any = None
 
     @property
@@ -200,14 +202,18 @@ def tool_call_accounting(state: ServerState) -> Any:
         if ctx.method != "tools/call":
             return await call_next(ctx)
         raw = ctx.params.get("name") if ctx.params else None
-        tool = raw if isinstance(raw, str) and raw in TOOL_NAMES else "unknown"
+        tool = raw if isinstance(raw, str) and raw in state.known_tools else "unknown"
         state.metrics.started()
         started = time.perf_counter()
         outcome = "cancelled"
         try:
             # The SDK echoes an unknown name whole ("Unknown tool: <1 MB of it>", control characters included)
             # into what is usually a model's prompt; answer with a cut, escaped echo and the names that exist.
-            result = unknown_tool(raw) if isinstance(raw, str) and tool == "unknown" else await call_next(ctx)
+            result: HandlerResult
+            if isinstance(raw, str) and tool == "unknown":
+                result = unknown_tool(raw, state.known_tools)
+            else:
+                result = await call_next(ctx)
             outcome = _outcome(result)
             return result
         except asyncio.CancelledError:
@@ -222,12 +228,12 @@ def tool_call_accounting(state: ServerState) -> Any:
     return middleware
 
 
-def unknown_tool(name: str) -> CallToolResult:
+def unknown_tool(name: str, known: Collection[str]) -> CallToolResult:
     return error_result(
         AutoDocsError(
             ErrorCode.INVALID_ARGUMENT,
             f"unknown tool {quote_value(name)}",
-            suggestion=f"Call one of: {', '.join(TOOL_NAMES)}.",
+            suggestion=f"Call one of: {', '.join(sorted(known))}.",
         )
     )
 
