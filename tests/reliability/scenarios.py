@@ -37,8 +37,13 @@ from tests.support.processes import ManagedProcess
 SAMPLE_EVERY_S = 0.05
 FLOOD_RSS_ALLOWANCE_MB = 45.0
 """A cold flood fills the service's bounded memos (512 parsed releases, 4,096 indexes, 128 renders): measured
-plateau +37 MB over 10,000 names. Past the plateau the stress run allows only ``PLATEAU_GROWTH_MB``."""
+plateau +37 MB over 10,000 names."""
 PLATEAU_GROWTH_MB = 5.0
+CREEP_MB_PER_NAME = 0.0002
+"""Past the plateau RSS still creeps ~80-130 bytes per *new* package (measured over 40,000 and 100,000 names). It is
+not Python objects: tracemalloc sees the service's heap flat from 15,000 to 30,000 names, 50,000 warm calls through
+the whole HTTP stack leave RSS flat, and MALLOC_ARENA_MAX=2 changes nothing; allocator fragmentation is the likely
+cause. The bound, 200 bytes per new package, would catch a leak of any real object per call."""
 READY_TIMEOUT_S = 300.0
 """A restart on a 100,000-package cache folder scans it before it is ready."""
 POOL_FD_ALLOWANCE = 5
@@ -365,7 +370,6 @@ def cache_flood(
     memory_entries: int,
     memory_mb: int,
     concurrency: int = 16,
-    rss_allowance_mb: float = FLOOD_RSS_ALLOWANCE_MB,
     plateau_from: float | None = None,
     prune: bool = False,
     part: str = "fast",
@@ -373,8 +377,8 @@ def cache_flood(
     """``names`` distinct cold packages through a small memory tier; with ``prune``, a restart then prunes the disk.
 
     Besides the memory tier (the bound under test) the service keeps bounded memos of hot packages (parsed
-    releases, indexes, renders), which fill over the first few thousand names; ``plateau_from`` (a fraction of the
-    run) is where RSS must have stopped growing, beyond ``PLATEAU_GROWTH_MB``.
+    releases, indexes, renders), which fill over the first few thousand names; from ``plateau_from`` (a fraction
+    of the run) on, RSS may grow only by ``PLATEAU_GROWTH_MB`` plus ``CREEP_MB_PER_NAME`` per new package.
     """
     cache_dir = tmp / "cache"
     env = {
@@ -390,7 +394,7 @@ def cache_flood(
             proc.base_url,
             ledger,
             part=part,
-            rss_allowance_mb=rss_allowance_mb,
+            rss_allowance_mb=round(FLOOD_RSS_ALLOWANCE_MB + CREEP_MB_PER_NAME * names, 1),
         )
         peak_entries = peak_bytes = 0
         rss_marks: list[float] = []
@@ -412,24 +416,34 @@ def cache_flood(
         )
         cache = metrics(proc.base_url)["cache"]
         attack.check(int(cache["disk_entries"]) >= 2 * names, f"{cache['disk_entries']} files for {names} packages")
+        plateau = ""
         if plateau_from is not None:
             mark = rss_marks[int(plateau_from * (len(rss_marks) - 1))]
+            bound = PLATEAU_GROWTH_MB + CREEP_MB_PER_NAME * names * (1 - plateau_from)
+            plateau = f"; growth after {plateau_from:.0%}: {rss_marks[-1] - mark:.1f} MB (bound {bound:.1f})"
             attack.check(
-                rss_marks[-1] - mark <= PLATEAU_GROWTH_MB,
-                f"RSS still growing: {mark} MB at {plateau_from:.0%}, {rss_marks[-1]} MB at the end",
+                rss_marks[-1] - mark <= bound,
+                f"RSS still growing: {mark} MB at {plateau_from:.0%}, {rss_marks[-1]} MB at the end (bound {bound})",
             )
+        quarters = [rss_marks[round(q * (len(rss_marks) - 1))] for q in (0.25, 0.5, 0.75, 1.0)]
         attack.notes = (
             f"{names / elapsed:.0f} cold calls/s; memory tier peak {peak_entries} entries / "
             f"{peak_bytes / 1024:.0f} KiB; disk {cache['disk_entries']} files, "
             f"{int(cache['disk_bytes']) / 1024 / 1024:.1f} MiB (no total cap by design); "
-            f"RSS at 5% {rss_marks[0]} MB, at 100% {rss_marks[-1]} MB"
+            f"RSS at 25/50/75/100%: {quarters} MB{plateau}"
         )
-        attack.assert_clean()
-    if prune:
+        flood_failure: AssertionError | None = None
+        try:
+            attack.assert_clean()
+        except AssertionError as failure:
+            flood_failure = failure
+    if prune:  # judged even when the flood failed: the disk is there either way
         try:
             prune_on_restart(tmp, mock_url, ledger, cache_dir, part=part)
         finally:
-            shutil.rmtree(cache_dir, ignore_errors=True)  # a 100,000-package folder is gigabytes; keep no copy
+            shutil.rmtree(cache_dir, ignore_errors=True)  # gigabytes at 100,000 packages; keep no copy
+    if flood_failure is not None:
+        raise flood_failure
 
 
 def wait_for_prune(proc: ManagedProcess, timeout_s: float = 300.0) -> None:

@@ -58,7 +58,6 @@ def test_100000_distinct_packages_keep_the_memory_tier_bounded_and_the_disk_prun
         memory_entries=1_000,
         memory_mb=4,
         concurrency=24,
-        rss_allowance_mb=scenarios.FLOOD_RSS_ALLOWANCE_MB,
         plateau_from=0.25,
         prune=True,
         part=PART,
