@@ -28,6 +28,7 @@ SAMPLE_COLUMNS: Final = (
     "sessions_open",
     "cache_memory_entries",
     "cache_memory_bytes",
+    "py_blocks",
     "limiter_waiting",
     "rps",
     "fail_rps",

@@ -219,6 +219,10 @@ TREND_SPECS: tuple[TrendSpec, ...] = (
 USS_SPEC = TrendSpec(
     "uss", "uss_bytes", "USS memory", "MB", MEGABYTE, lambda th: th.memory_growth_mb_per_h, 0.0, "memory", "rss.png"
 )
+PY_BLOCKS_SPEC = TrendSpec(
+    "python heap", "py_blocks", "Python heap", "kblocks", 1000.0, lambda th: 0.0, 0.0, "memory", "rss.png"
+)
+"""Not gated: read beside RSS, it tells leaked Python objects (both rise) from allocator high-water (blocks flat)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -511,20 +515,26 @@ def _judge_trend(ctx: _Context, spec: TrendSpec, lines: list[TrendLine], extra: 
     return [Criterion(spec.key, status, figure, threshold, reason, spec.group, spec.plot)]
 
 
+def _side_note(ctx: _Context, spec: TrendSpec, lines: list[TrendLine]) -> str:
+    """The fitted slope of a column read beside a gated one (drawn on its plot, named in its reason, not gated)."""
+    if not ctx.run.samples.has(spec.column):
+        return ""
+    trend = _fit(ctx, spec)
+    if trend is None:
+        return ""
+    lines.append(_trend_line(spec, trend))
+    est = trend.estimate
+    return (
+        f"{spec.label} {fmt_num(est.slope, True)} {spec.unit}/h "
+        f"(CI {fmt_num(est.low, True)}…{fmt_num(est.high, True)}, not gated)"
+    )
+
+
 def _judge_trends(ctx: _Context, lines: list[TrendLine]) -> list[Criterion]:
-    uss_note = ""
-    if ctx.run.samples.has(USS_SPEC.column):
-        uss = _fit(ctx, USS_SPEC)
-        if uss is not None:
-            lines.append(_trend_line(USS_SPEC, uss))
-            est = uss.estimate
-            uss_note = (
-                f"USS {fmt_num(est.slope, True)} MB/h (CI {fmt_num(est.low, True)}…{fmt_num(est.high, True)}, "
-                f"not gated)"
-            )
+    memory_notes = "; ".join(note for spec in (USS_SPEC, PY_BLOCKS_SPEC) if (note := _side_note(ctx, spec, lines)))
     criteria: list[Criterion] = []
     for spec in TREND_SPECS:
-        criteria += _judge_trend(ctx, spec, lines, uss_note if spec.column == "rss_bytes" else "")
+        criteria += _judge_trend(ctx, spec, lines, memory_notes if spec.column == "rss_bytes" else "")
     return criteria
 
 

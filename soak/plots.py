@@ -135,13 +135,19 @@ class _Canvas:
 
 
 def _memory(c: _Canvas) -> Figure:
-    figure, (ax,) = c.new_figure()
-    drawn = c.line(ax, "rss_bytes", "RSS", "#1f77b4", MEGABYTE)
-    drawn |= c.line(ax, "uss_bytes", "USS", "#9467bd", MEGABYTE)
-    c.trend(ax, "rss_bytes", "RSS", "#0b3d66")
-    c.trend(ax, "uss_bytes", "USS", "#4b2a66")
-    c.finish(ax, "memory (MB)", drawn)
-    c.title(figure, "rss.png", "Memory (RSS, USS)")
+    figure, (top, bottom) = c.new_figure(rows=2)
+    drawn = c.line(top, "rss_bytes", "RSS", "#1f77b4", MEGABYTE)
+    drawn |= c.line(top, "uss_bytes", "USS", "#9467bd", MEGABYTE)
+    c.trend(top, "rss_bytes", "RSS", "#0b3d66")
+    c.trend(top, "uss_bytes", "USS", "#4b2a66")
+    c.finish(top, "memory (MB)", drawn)
+    drawn = c.line(bottom, "py_blocks", "Python heap", "#2ca02c", 1000.0)
+    c.trend(bottom, "py_blocks", "Python heap", "#145214")
+    c.finish(bottom, "Python heap\n(thousand blocks)", drawn)
+    if drawn:
+        peak = float(np.nanmax(c.series("py_blocks", 1000.0)))
+        bottom.set_ylim(0, peak * 1.15)  # from zero: a flat heap looks flat, a leak of objects still climbs visibly
+    c.title(figure, "rss.png", "Memory (RSS, USS) and Python heap blocks (not gated)")
     return figure
 
 

@@ -379,6 +379,7 @@ def metrics_columns(snapshot: Mapping[str, Any] | None) -> Sample:
     limiter = _dict(upstream.get("limiter"))
     requests = _dict(snap.get("requests"))
     cache = _dict(snap.get("cache"))
+    python = _dict(snap.get("python"))
     state = breaker.get("state")
     return {
         "pool_open": _number(pool.get("open")),
@@ -391,6 +392,7 @@ def metrics_columns(snapshot: Mapping[str, Any] | None) -> Sample:
         "sessions_open": _number(snap.get("sessions_open")),
         "cache_memory_entries": _number(cache.get("memory_entries")),
         "cache_memory_bytes": _number(cache.get("memory_bytes")),
+        "py_blocks": _number(python.get("allocated_blocks")),
         "limiter_waiting": _number(limiter.get("waiting")),
     }
 

@@ -22,7 +22,7 @@ from mcp_types import CallToolResult, TextContent
 from autodocs_mcp.cache import DocCache
 from autodocs_mcp.config import Settings
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
-from autodocs_mcp.metrics import RequestMetrics
+from autodocs_mcp.metrics import RequestMetrics, python_heap
 from autodocs_mcp.service import DocsService
 from autodocs_mcp.upstream import UpstreamClient
 
@@ -76,6 +76,7 @@ class ServerState:
             "ready": self.ready,
             "draining": self.draining,
             "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "python": python_heap(),
         }
 
     def require(self) -> Resources:

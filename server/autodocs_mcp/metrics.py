@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -99,6 +101,17 @@ class RequestMetrics:
             "calls_total": sum(self._calls.values()),
             "latency_seconds": {tool: h.snapshot() for tool, h in self._latency.items()},
         }
+
+
+def python_heap() -> dict[str, int]:
+    """Live Python allocator blocks and GC counts, so a reader of a rising RSS can tell leaked Python objects
+    (blocks rise with it) from allocator high-water and fragmentation (blocks flat). About 60 µs per call."""
+    generations = gc.get_stats()
+    return {
+        "allocated_blocks": sys.getallocatedblocks(),
+        "gc_collections": sum(int(g["collections"]) for g in generations),
+        "gc_uncollectable": sum(int(g["uncollectable"]) for g in generations),
+    }
 
 
 def _escape(value: object) -> str:
@@ -278,5 +291,17 @@ def render_prometheus(snapshot: Mapping[str, Any]) -> str:
     out.gauge("autodocs_sessions_open", "Open streamable-HTTP MCP sessions.", snapshot.get("sessions_open", 0))
     out.gauge("autodocs_ready", "1 when the server is ready to serve.", bool(snapshot.get("ready", False)))
     out.gauge("autodocs_draining", "1 while a graceful shutdown drains calls.", bool(snapshot.get("draining", False)))
+    python = snapshot.get("python", {})
+    out.gauge(
+        "autodocs_python_allocated_blocks",
+        "Live blocks of Python's small-object allocator (flat while RSS rises: allocator, not a leak).",
+        python.get("allocated_blocks", 0),
+    )
+    out.counter("autodocs_python_gc_collections_total", "Garbage collector runs.", python.get("gc_collections", 0))
+    out.gauge(
+        "autodocs_python_gc_uncollectable",
+        "Objects the garbage collector found uncollectable.",
+        python.get("gc_uncollectable", 0),
+    )
     out.gauge("autodocs_uptime_seconds", "Seconds since the server started.", float(snapshot.get("uptime_s", 0.0)))
     return "\n".join(out.lines) + "\n"

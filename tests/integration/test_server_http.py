@@ -249,6 +249,7 @@ async def test_probes_and_prometheus_metrics_are_served(server: ManagedProcess, 
         "autodocs_cache_hits",
         "autodocs_cache_entries",
         "autodocs_sessions_open",
+        "autodocs_python_allocated_blocks",
     ):
         assert name in families, name
     calls = {
@@ -259,6 +260,8 @@ async def test_probes_and_prometheus_metrics_are_served(server: ManagedProcess, 
     assert calls[("get_package_docs", "ok")] >= 1
     assert as_json["requests"]["calls"]["get_package_docs"]["ok"] >= 1
     assert as_json["upstream"]["pool"]["max_connections"] == 10
+    blocks = families["autodocs_python_allocated_blocks"].samples[0].value
+    assert blocks > 10_000 and as_json["python"]["allocated_blocks"] > 10_000  # a live interpreter, not a zero
 
 
 async def test_sse_response_mode_serves_the_same_tools(pypi_mock: ManagedProcess, tmp_path: Path) -> None:

@@ -127,6 +127,7 @@ def test_a_short_soak_of_our_server_under_every_fault_holds(tmp_path: Path) -> N
     # Locust and the mock, so the end-to-end check allows twice the 1 % budget before it calls the cost a regression.
     assert float(last["sampler_cpu_s"]) / float(last["t"]) < 0.02
     assert {s["breaker_state"] for s in samples} >= {"closed", "open"}  # the outage opened the breaker
+    assert all(int(s["py_blocks"]) > 10_000 for s in samples[5:])  # our /metrics names the Python heap
     assert all(pid_alive(pid) is False for pid in _child_pids(run_dir))
 
 

@@ -51,6 +51,7 @@ INTEGER_COLUMNS = frozenset(
         "sessions_open",
         "cache_memory_entries",
         "cache_memory_bytes",
+        "py_blocks",
         "limiter_waiting",
         "users",
     }
@@ -112,6 +113,7 @@ def write_synthetic_run(
     interval_s: float = 1.0,
     rss: Series | None = None,
     uss: Series | None = None,
+    py_blocks: Series | None = None,
     fds: Series | None = None,
     threads: Series | None = None,
     tcp_clients: Series | None = None,
@@ -184,6 +186,7 @@ def write_synthetic_run(
         "sessions_open": np.full(n, float(users)),
         "cache_memory_entries": np.minimum(t, 500.0),
         "cache_memory_bytes": np.minimum(t, 500.0) * 20_000,
+        "py_blocks": pick(py_blocks, lambda: 400_000 + rng.normal(0, 2_000, n)),
         "limiter_waiting": np.zeros(n),
         "users": np.full(n, float(users)),
         "sampler_cpu_s": t * 0.02,

@@ -67,6 +67,22 @@ def test_a_slow_five_mb_per_hour_leak_over_two_hours_is_broken_with_its_rate_in_
     assert "MB/h" in memory.figure and "1.00 MB/h" in memory.threshold
 
 
+def test_the_memory_reason_sets_the_python_heap_trend_beside_rss_to_tell_objects_from_allocator(
+    tmp_path: Path,
+) -> None:
+    rss = combine(150 * MB, linear(5 * MB), noise(1 * MB, 4))
+    objects = judged(tmp_path / "objects", rss=rss, py_blocks=combine(400_000, linear(60_000), noise(500, 4)))
+    allocator = judged(tmp_path / "allocator", rss=rss, py_blocks=combine(400_000, noise(500, 4)))
+    grows = re.search(r"Python heap ([+−-][\d.]+) kblocks/h", criterion(objects, "memory").reason)
+    flat = re.search(r"Python heap ([+−-]?[\d.]+) kblocks/h", criterion(allocator, "memory").reason)
+    assert grows and flat, (criterion(objects, "memory").reason, criterion(allocator, "memory").reason)
+    assert first_number(grows.group(1)) == pytest.approx(60.0, abs=3.0)
+    assert abs(first_number(flat.group(1))) < 3.0
+    assert "not gated" in criterion(allocator, "memory").reason
+    assert criterion(allocator, "memory").status is Status.BROKEN  # RSS alone is what the gate judges
+    assert objects.trend("py_blocks") is not None
+
+
 def test_a_memory_step_after_a_fault_window_that_comes_back_down_is_not_a_leak(tmp_path: Path) -> None:
     rss = combine(150 * MB, bump(40 * MB, 2400, 4200), noise(0.5 * MB, 5))
     memory = criterion(judged(tmp_path, rss=rss, faults=[ERRORS]), "memory")

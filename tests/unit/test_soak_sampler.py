@@ -264,6 +264,7 @@ SNAPSHOT: dict[str, Any] = {
     },
     "cache": {"memory_entries": 7, "memory_bytes": 7000},
     "sessions_open": 8,
+    "python": {"allocated_blocks": 123456, "gc_collections": 9},
 }
 
 
@@ -279,6 +280,7 @@ def test_metrics_snapshot_maps_to_the_sample_columns() -> None:
         "sessions_open": 8,
         "cache_memory_entries": 7,
         "cache_memory_bytes": 7000,
+        "py_blocks": 123456,
         "limiter_waiting": 5,
     }
 
