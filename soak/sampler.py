@@ -30,36 +30,10 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from soak.columns import SAMPLE_COLUMNS
+from soak.columns import DECIMALS, PROCESS_COLUMNS, SAMPLE_COLUMNS, TCP_COLUMNS
 
 Value = float | int | str | None
 Sample = dict[str, Value]
-
-_DECIMALS: Final = {
-    "t": 3,
-    "wall": 3,
-    "cpu_percent": 1,
-    "rps": 2,
-    "fail_rps": 2,
-    "p50_ms": 1,
-    "p95_ms": 1,
-    "p99_ms": 1,
-    "sampler_cpu_s": 4,
-}
-
-_PROCESS_COLUMNS: Final = (
-    "rss_bytes",
-    "uss_bytes",
-    "fds",
-    "threads",
-    "cpu_percent",
-    "tcp_clients",
-    "tcp_upstream",
-    "tcp_close_wait",
-    "tcp_time_wait",
-    "children",
-)
-_TCP_COLUMNS: Final = ("tcp_clients", "tcp_upstream", "tcp_close_wait", "tcp_time_wait")
 
 
 # --- TCP sockets ------------------------------------------------------------------------------------------------
@@ -201,7 +175,7 @@ class TcpCounter:
 
     def count(self, tree: Iterable[psutil.Process]) -> Sample:
         if self.listen_port is None and self.upstream_port is None:
-            return dict.fromkeys(_TCP_COLUMNS)
+            return dict.fromkeys(TCP_COLUMNS)
         if self.netlink:
             try:
                 rows = [row for family in self.families for row in sock_diag_tcp(family, bytecode=self.bytecode)]
@@ -302,7 +276,7 @@ class ProcessTreeProbe:
             self._root = None
 
     def read(self) -> Sample:
-        empty: Sample = dict.fromkeys(_PROCESS_COLUMNS)
+        empty: Sample = dict.fromkeys(PROCESS_COLUMNS)
         root = self._root
         if root is None or not root.is_running():
             return empty
@@ -640,7 +614,7 @@ def format_row(sample: Mapping[str, Value]) -> list[str]:
             if not math.isfinite(value):
                 cells.append("")
             else:
-                cells.append(_fixed(value, _DECIMALS.get(column, 3)))
+                cells.append(_fixed(value, DECIMALS.get(column, 3)))
         else:
             cells.append(str(value))
     return cells

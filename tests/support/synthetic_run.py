@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from soak.columns import SAMPLE_COLUMNS
+from soak.columns import SAMPLE_COLUMNS, WHOLE_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 Series = Callable[[FloatArray], "FloatArray | float"]
@@ -31,31 +31,6 @@ DEFAULT_SHUTDOWN: Mapping[str, Any] = {
 }
 MB = 1e6
 START_EPOCH = 1_790_000_000.0
-INTEGER_COLUMNS = frozenset(
-    {
-        "rss_bytes",
-        "uss_bytes",
-        "fds",
-        "threads",
-        "tcp_clients",
-        "tcp_upstream",
-        "tcp_close_wait",
-        "tcp_time_wait",
-        "children",
-        "pool_open",
-        "pool_active",
-        "pool_idle",
-        "pool_queued",
-        "pool_max",
-        "in_flight",
-        "sessions_open",
-        "cache_memory_entries",
-        "cache_memory_bytes",
-        "py_blocks",
-        "limiter_waiting",
-        "users",
-    }
-)
 
 
 def noise(sd: float, seed: int = 0) -> Series:
@@ -97,7 +72,7 @@ def _evaluate(series: Series, t: FloatArray) -> FloatArray:
 def _column_format(name: str) -> str:
     if name in ("t", "wall"):
         return "%.3f"
-    if name in INTEGER_COLUMNS:
+    if name in WHOLE_COLUMNS:
         return "%.0f"
     return "%.5g"
 
