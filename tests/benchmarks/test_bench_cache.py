@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from autodocs_mcp.cache import DocCache
@@ -24,15 +22,6 @@ DOC: dict[str, Any] = {
     "requires_dist": [f"dep{i}>=1.{i}" for i in range(20)],
     "description": "d" * 4000,
 }
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    event_loop = asyncio.new_event_loop()
-    try:
-        yield event_loop
-    finally:
-        event_loop.close()
 
 
 def memory_only_cache(tmp_path: Path, entries: int) -> DocCache:

@@ -10,7 +10,6 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Iterator
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -23,16 +22,6 @@ from tests.support.fakeclock import FakeClock
 pytestmark = pytest.mark.timeout(120)
 
 BATCH = 100  # acquires per benchmark round, so one run_until_complete (~14 µs) is spread over many acquires
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One event loop reused across rounds; the benchmark fixture itself is synchronous."""
-    event_loop = asyncio.new_event_loop()
-    try:
-        yield event_loop
-    finally:
-        event_loop.close()
 
 
 def record_per_op(benchmark: BenchmarkFixture, ops_per_round: int) -> None:

@@ -26,7 +26,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from autodocs_mcp.app import ServerState, build_server
+from autodocs_mcp.app import TOOL_NAMES, ServerState, build_server
 from autodocs_mcp.config import Settings
 from autodocs_mcp.metrics import render_prometheus
 from pypi_mock.admin import set_faults
@@ -98,17 +98,8 @@ def trivial_server() -> MCPServer[Any]:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    event_loop = asyncio.new_event_loop()
-    try:
-        yield event_loop
-    finally:
-        event_loop.close()
-
-
-@pytest.fixture(scope="module")
 def docs_server(
-    loop: asyncio.AbstractEventLoop, pypi_mock: ManagedProcess, tmp_path_factory: pytest.TempPathFactory
+    module_loop: asyncio.AbstractEventLoop, pypi_mock: ManagedProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[InProcessClient, ServerState]]:
     """Our server on the session mock, its cache warmed by one call (the only one that reaches the mock)."""
     set_faults(pypi_mock.base_url, {})
@@ -118,7 +109,7 @@ def docs_server(
         cache_dir=tmp_path_factory.mktemp("bench-server-cache"),
     )
     server, state = build_server(settings)
-    client = InProcessClient(loop, server)
+    client = InProcessClient(module_loop, server)
     try:
         client.open()
         first = client.call("get_package_docs", PACKAGE)
@@ -130,8 +121,8 @@ def docs_server(
 
 
 @pytest.fixture(scope="module")
-def trivial_client(loop: asyncio.AbstractEventLoop) -> Iterator[InProcessClient]:
-    client = InProcessClient(loop, trivial_server())
+def trivial_client(module_loop: asyncio.AbstractEventLoop) -> Iterator[InProcessClient]:
+    client = InProcessClient(module_loop, trivial_server())
     try:
         client.open()
         # The first call also lists the tools (the client validates results against their output schemas); left
@@ -168,11 +159,13 @@ def test_bench_trivial_tool_in_process(benchmark: BenchmarkFixture, trivial_clie
 
 
 def test_bench_get_package_docs_warm_our_code_only(
-    benchmark: BenchmarkFixture, loop: asyncio.AbstractEventLoop, docs_server: tuple[InProcessClient, ServerState]
+    benchmark: BenchmarkFixture,
+    module_loop: asyncio.AbstractEventLoop,
+    docs_server: tuple[InProcessClient, ServerState],
 ) -> None:
     _client, state = docs_server
     service = state.require().service
-    payload = benchmark(lambda: loop.run_until_complete(service.package_docs("requests", None, None)))
+    payload = benchmark(lambda: module_loop.run_until_complete(service.package_docs("requests", None, None)))
     assert payload["from_cache"] is True
     assert payload["upstream_requests"] == 0
 
@@ -233,7 +226,7 @@ BUSY_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
 
 @pytest.fixture(scope="module")
 def busy_state(
-    loop: asyncio.AbstractEventLoop, pypi_mock: ManagedProcess, tmp_path_factory: pytest.TempPathFactory
+    module_loop: asyncio.AbstractEventLoop, pypi_mock: ManagedProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerState]:
     """A live server that has served every tool, successes and errors alike, so every metric family has samples."""
     set_faults(pypi_mock.base_url, {})
@@ -248,7 +241,7 @@ def busy_state(
         rate_limit_rpm=100_000,
     )
     server, state = build_server(settings)
-    client = InProcessClient(loop, server)
+    client = InProcessClient(module_loop, server)
     try:
         client.open()
         for _ in range(3):
@@ -263,17 +256,7 @@ def busy_state(
 def test_bench_metrics_rendering_of_a_busy_server(benchmark: BenchmarkFixture, busy_state: ServerState) -> None:
     text = benchmark(lambda: render_prometheus(busy_state.snapshot()))
     calls = busy_state.snapshot()["requests"]["calls"]
-    assert set(calls) >= {
-        "scan_dependencies",
-        "get_package_docs",
-        "get_package_docs_with_context",
-        "refresh_cache",
-        "get_cache_stats",
-        "health_check",
-        "ready_check",
-        "get_metrics",
-        "unknown",
-    }
+    assert set(calls) >= {*TOOL_NAMES, "unknown"}
     assert 'autodocs_tool_calls_total{tool="get_package_docs",outcome="package_not_found"} 3' in text
     assert 'autodocs_tool_calls_total{tool="get_package_docs",outcome="invalid_package_name"} 3' in text
     assert "autodocs_upstream_attempts_total " in text
