@@ -40,10 +40,11 @@ FLOOD_RSS_ALLOWANCE_MB = 45.0
 plateau +37 MB over 10,000 names."""
 PLATEAU_GROWTH_MB = 5.0
 CREEP_MB_PER_NAME = 0.0002
-"""Past the plateau RSS still creeps ~80-130 bytes per *new* package (measured over 40,000 and 100,000 names). It is
-not Python objects: tracemalloc sees the service's heap flat from 15,000 to 30,000 names, 50,000 warm calls through
-the whole HTTP stack leave RSS flat, and MALLOC_ARENA_MAX=2 changes nothing; allocator fragmentation is the likely
-cause. The bound, 200 bytes per new package, would catch a leak of any real object per call."""
+"""Past the plateau RSS still creeps ~80-150 bytes per *new* package (measured over 24,000, 40,000 and 100,000 names).
+It is not Python objects: tracemalloc from 6,000 to 12,000 names sees only bounded caches still filling (LRU keys,
+pydantic-core's JSON string cache), the Python heap's blocks go flat by ~18,000 names, and 50,000 warm calls through
+the whole HTTP stack leave RSS flat; it is allocator high-water (notes/reliability.md). The bound, 200 bytes per new
+package, would still catch a leak of any real object per call."""
 READY_TIMEOUT_S = 300.0
 """A restart on a 100,000-package cache folder scans it before it is ready."""
 POOL_FD_ALLOWANCE = 5
