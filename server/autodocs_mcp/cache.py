@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -41,7 +42,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,10 +273,7 @@ class _DiskStore:
         size = 0
         own_pid = os.getpid()
         now = time.time()
-        folders = [self.root]
-        with os.scandir(self.root) as top:
-            folders += [Path(e.path) for e in top if e.is_dir(follow_symlinks=False)]
-        for folder in folders:
+        for folder in itertools.chain([self.root], (Path(e.path) for e in self._package_folders())):
             with os.scandir(folder) as it:
                 for entry in it:
                     if not entry.is_file(follow_symlinks=False):
@@ -361,19 +359,29 @@ class _DiskStore:
         else:
             self._account(0, len(payload) - old_size)
 
-    def _layout_files(self) -> list[tuple[Path, CacheKey, os.stat_result]]:
-        """Files whose path maps to a key; everything else in the folder is left alone."""
-        found: list[tuple[Path, CacheKey, os.stat_result]] = []
+    def _package_folders(self) -> Iterator[os.DirEntry[str]]:
+        """Lazily, so a walk over 100,000 package folders never holds a list of them."""
         with os.scandir(self.root) as top:
-            folders = [e for e in top if e.is_dir(follow_symlinks=False)]
-        for folder in folders:
-            with os.scandir(folder.path) as it:
+            for entry in top:
+                if entry.is_dir(follow_symlinks=False):
+                    yield entry
+
+    def _layout_files(self) -> Iterator[list[tuple[Path, CacheKey, os.stat_result]]]:
+        """Per package folder, the files whose path maps to a key; everything else in the folder is left alone.
+
+        One folder at a time: an hourly prune of a cache with 200,000 files must not build a list of all of them
+        (~600 bytes each), whose allocator high-water RSS would keep for the rest of the process's life.
+        """
+        for folder in self._package_folders():
+            found: list[tuple[Path, CacheKey, os.stat_result]] = []
+            with contextlib.suppress(FileNotFoundError), os.scandir(folder.path) as it:
                 for entry in it:
                     key = key_from_path(folder.name, entry.name)
                     if key is not None and entry.is_file(follow_symlinks=False):
                         with contextlib.suppress(FileNotFoundError):
                             found.append((Path(entry.path), key, entry.stat(follow_symlinks=False)))
-        return found
+            if found:
+                yield found
 
     def _remove(self, path: Path, size: int) -> bool:
         try:
@@ -391,24 +399,30 @@ class _DiskStore:
     def prune(self, now: float, max_versions: int, max_age_s: float) -> tuple[list[CacheKey], list[CacheKey]]:
         excess: list[CacheKey] = []
         expired: list[CacheKey] = []
-        versions: dict[str, list[tuple[Path, CacheKey, os.stat_result]]] = {}
-        for path, key, st in self._layout_files():
-            if now - st.st_mtime > max_age_s:
-                if self._remove(path, st.st_size):
-                    expired.append(key)
-            elif key.version is not None:
-                versions.setdefault(key.package, []).append((path, key, st))
-        for files in versions.values():
-            files.sort(key=lambda item: (item[2].st_mtime_ns, item[1].version or ""), reverse=True)
-            for path, key, st in files[max_versions:]:
+        for files in self._layout_files():
+            versions: list[tuple[Path, CacheKey, os.stat_result]] = []
+            removed_here = False
+            for path, key, st in files:
+                if now - st.st_mtime > max_age_s:
+                    if self._remove(path, st.st_size):
+                        expired.append(key)
+                        removed_here = True
+                elif key.version is not None:
+                    versions.append((path, key, st))
+            versions.sort(key=lambda item: (item[2].st_mtime_ns, item[1].version or ""), reverse=True)
+            for path, key, st in versions[max_versions:]:
                 if self._remove(path, st.st_size):
                     excess.append(key)
-        self._remove_empty_folders({self.root / key.package for key in excess + expired})
+                    removed_here = True
+            if removed_here:
+                self._remove_empty_folders({files[0][0].parent})
         return excess, expired
 
     def clear(self) -> list[CacheKey]:
-        removed = [key for path, key, st in self._layout_files() if self._remove(path, st.st_size)]
-        self._remove_empty_folders({self.root / key.package for key in removed})
+        removed: list[CacheKey] = []
+        for files in self._layout_files():
+            removed += [key for path, key, st in files if self._remove(path, st.st_size)]
+            self._remove_empty_folders({files[0][0].parent})
         return removed
 
     def scan_invalid(self) -> list[Path]:
