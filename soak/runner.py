@@ -76,9 +76,6 @@ SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "AUTODOCS_REQUEST_TIMEOUT": "5",
     "AUTODOCS_SHUTDOWN_GRACE": "10",
     "AUTODOCS_POOL_MAX_CONNECTIONS": "10",
-    # The index is refetched every 2 minutes at most, so upstream traffic (and the faults) never dries up even
-    # when every name of the load's pool is cached.
-    "AUTODOCS_INDEX_TTL": "120",
     "AUTODOCS_LOG_LEVEL": "INFO",
 }
 MOCK_ARGS: Final = ("--hang-release-s", "30", "--slow-body-s", "3")
@@ -383,6 +380,7 @@ class SoakRun:
         self.server_env = {
             **SERVER_ENV_DEFAULTS,
             "AUTODOCS_RATE_LIMIT_RPM": str(_rate_limit_rpm(self.config.users, self.config.pace)),
+            "AUTODOCS_INDEX_TTL": f"{index_ttl_s(self.config.duration_s):g}",
             **self.config.server_env,
             "AUTODOCS_PYPI_URL": f"{self.mock_url}/pypi",
             "AUTODOCS_CACHE_DIR": str(self.run_dir / "cache"),
@@ -754,6 +752,20 @@ def _bin(name: str) -> str:
     if found is None:
         raise HarnessError(f"cannot find the {name!r} command next to {sys.executable} or on PATH")
     return found
+
+
+INDEX_TTL_MAX_S: Final = 120.0
+
+
+def index_ttl_s(duration_s: float) -> float:
+    """At most the shortest default fault phase (and 2 minutes), at least 1 s.
+
+    Once every name of the load's pool is cached, only index refetches still reach upstream; a TTL no longer than a
+    phase makes every name the load touches inside a phase fetch upstream again, so each fault meets traffic (a
+    100 s run whose TTL outlived it once went through its outage without a single upstream call).
+    """
+    shortest = min(phase.end_s - phase.start_s for phase in default_schedule(duration_s).phases)
+    return round(min(INDEX_TTL_MAX_S, max(1.0, shortest)), 1)
 
 
 def _rate_limit_rpm(users: int, pace: float) -> int:
