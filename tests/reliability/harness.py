@@ -36,7 +36,7 @@ SETTLE_S = 20.0
 WARM_PACKAGE = "requests"
 
 
-def _initialize_body(request_id: int) -> dict[str, Any]:
+def initialize_body(request_id: int) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
         "id": request_id,
@@ -113,7 +113,7 @@ class McpHttp:
         self.close()
 
     def open(self) -> McpHttp:
-        response = self._client.post(self.url, json=_initialize_body(next(self._ids)))
+        response = self._client.post(self.url, json=initialize_body(next(self._ids)))
         response.raise_for_status()
         self.session_id = response.headers["mcp-session-id"]
         self.post({"jsonrpc": "2.0", "method": "notifications/initialized"}).raise_for_status()
@@ -164,7 +164,7 @@ class AsyncMcpHttp:
         self.session_id = ""
 
     async def __aenter__(self) -> AsyncMcpHttp:
-        response = await self._client.post(self.url, json=_initialize_body(next(self._ids)))
+        response = await self._client.post(self.url, json=initialize_body(next(self._ids)))
         response.raise_for_status()
         self.session_id = response.headers["mcp-session-id"]
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}

@@ -13,11 +13,19 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
-from tests.reliability.harness import PROTOCOL_VERSION, Attack, Ledger, McpHttp, address, metrics, server, usage
+from tests.reliability.harness import (
+    Attack,
+    Ledger,
+    McpHttp,
+    address,
+    initialize_body,
+    metrics,
+    server,
+    usage,
+)
 from tests.support.processes import ManagedProcess
 
 MAX_SESSIONS = 500
@@ -44,19 +52,6 @@ def session_env() -> dict[str, str]:
     return {"AUTODOCS_MAX_SESSIONS": str(MAX_SESSIONS), "AUTODOCS_SESSION_IDLE_TIMEOUT": str(IDLE_TIMEOUT_S)}
 
 
-def initialize(request_id: int) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "x", "version": "1"},
-        },
-    }
-
-
 @dataclass
 class Wave:
     opened: list[str] = field(default_factory=list)
@@ -80,7 +75,7 @@ async def open_wave(host: str, port: int, attempts: int, connections: int = 25) 
     Raw keep-alive sockets instead of an HTTP client library: a wave has to outpace the 2 s idle reaper on two
     shared cores, and a full client spends more CPU per request than the server does.
     """
-    body = json.dumps(initialize(1)).encode()
+    body = json.dumps(initialize_body(1)).encode()
     request = (
         f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
