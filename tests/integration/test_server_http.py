@@ -16,6 +16,7 @@ from pypi_mock.admin import set_faults
 from tests.support.mcp_client import mcp_session
 from tests.support.mockstats import pypi_requests
 from tests.support.processes import ManagedProcess, start_server
+from tests.support.serverstats import wait_for_cache_writes
 from tests.support.waiting import eventually
 
 TOOLS = {
@@ -363,6 +364,7 @@ async def test_killing_the_server_mid_burst_leaves_only_valid_cache_files(
         for name in names[:10]:
             is_error, result, _ = await call(f"{restarted.base_url}/mcp", "get_package_docs", {"package_name": name})
             assert not is_error, result
+        wait_for_cache_writes(restarted.base_url)
         assert _all_cache_files_valid(cache_dir) == []
     finally:
         restarted.stop()

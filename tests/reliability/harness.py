@@ -194,14 +194,6 @@ def address(proc: ManagedProcess) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def metrics(base_url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    with httpx2.Client(timeout=10.0, trust_env=False) as client:
-        response = client.get(f"{base_url}/metrics", params={"format": "json"}, headers=headers)
-    response.raise_for_status()
-    snapshot: dict[str, Any] = response.json()
-    return snapshot
-
-
 def serves_normally(base_url: str, headers: dict[str, str] | None = None) -> bool:
     """The server still answers a probe and a normal documentation call, after whatever was done to it."""
     try:

@@ -27,12 +27,12 @@ from tests.reliability.harness import (
     Ledger,
     McpHttp,
     ToolReply,
-    metrics,
     running,
     usage,
 )
 from tests.support.mockstats import pypi_requests
 from tests.support.processes import ManagedProcess
+from tests.support.serverstats import metrics
 
 SAMPLE_EVERY_S = 0.05
 FLOOD_RSS_ALLOWANCE_MB = 45.0

@@ -16,6 +16,7 @@ import pytest
 
 from tests.reliability.harness import Attack, Ledger, McpHttp
 from tests.support.processes import ManagedProcess
+from tests.support.serverstats import wait_for_cache_writes
 
 ESCAPING_NAMES = [
     "../x",
@@ -84,6 +85,7 @@ def test_package_names_and_versions_never_reach_outside_the_cache_dir(
         for name in VALID_LOOKALIKES:
             reply = mcp.call("get_package_docs", {"package_name": name})
             attack.check(reply.code == "ok", f"{name!r} is a valid name: {reply.code}")
+    wait_for_cache_writes(plain_server.base_url)
     new = beside(cache_dir) - before
     attack.check(not new, f"new paths beside the cache: {sorted(map(str, new))}")
     for path in cache_dir.rglob("*"):

@@ -22,11 +22,11 @@ from tests.reliability.harness import (
     McpHttp,
     address,
     initialize_body,
-    metrics,
     server,
     usage,
 )
 from tests.support.processes import ManagedProcess
+from tests.support.serverstats import metrics
 
 MAX_SESSIONS = 500
 IDLE_TIMEOUT_S = 3.0
