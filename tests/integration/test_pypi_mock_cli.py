@@ -17,19 +17,25 @@ from pypi_mock import admin
 from tests.support.processes import VENV_BIN, ManagedProcess, start_mock, start_process
 
 URL_LINE = re.compile(r"^(http://127\.0\.0\.1:\d+)$", re.MULTILINE)
+LISTENING_EVENT = re.compile(r'"event": "listening"')
 
 
-def _wait_for_url(proc: ManagedProcess, timeout: float = 20.0) -> str:
-    """The URL the mock prints once listening; polls its log with a bounded deadline."""
+def _wait_for_log(proc: ManagedProcess, pattern: re.Pattern[str], timeout: float = 20.0) -> re.Match[str]:
+    """Polls the mock's log (stdout and stderr, written separately) with a bounded deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = URL_LINE.search(proc.log_text())
+        found = pattern.search(proc.log_text())
         if found:
-            return found.group(1)
+            return found
         if proc.popen.poll() is not None:
             pytest.fail(f"pypi-mock exited with {proc.popen.returncode}:\n{proc.log_text()}")
         time.sleep(0.05)
-    pytest.fail(f"pypi-mock printed no URL within {timeout}s:\n{proc.log_text()}")
+    pytest.fail(f"pypi-mock logged no {pattern.pattern!r} within {timeout}s:\n{proc.log_text()}")
+
+
+def _wait_for_url(proc: ManagedProcess) -> str:
+    """The URL the mock prints once listening."""
+    return _wait_for_log(proc, URL_LINE).group(1)
 
 
 def test_port_zero_picks_a_free_port_and_prints_the_url(tmp_path: Path) -> None:
@@ -37,7 +43,7 @@ def test_port_zero_picks_a_free_port_and_prints_the_url(tmp_path: Path) -> None:
     try:
         url = _wait_for_url(proc)
         assert urlsplit(url).port != 0
-        assert '"event": "listening"' in proc.log_text()
+        _wait_for_log(proc, LISTENING_EVENT)
         with httpx2.Client(timeout=5.0, verify=False, trust_env=False) as client:
             assert client.get(f"{url}/pypi/click/json").status_code == 200
     finally:

@@ -215,8 +215,9 @@ async def test_a_missing_package_is_remembered_for_a_while_instead_of_asking_pyp
     assert stats["not_found_memo"]["hits"] >= 1
 
 
-async def test_cache_stats_refresh_health_ready_and_metrics_tools_answer(mcp_url: str) -> None:
+async def test_cache_stats_refresh_health_ready_and_metrics_tools_answer(server: ManagedProcess, mcp_url: str) -> None:
     await call(mcp_url, "get_package_docs", {"package_name": "jinja2"})
+    wait_for_cache_writes(server.base_url)
     _e, stats, _ = await call(mcp_url, "get_cache_stats")
     assert stats["cache"]["writes"] >= 1
     _e, health, _ = await call(mcp_url, "health_check")

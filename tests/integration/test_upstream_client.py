@@ -257,6 +257,7 @@ async def test_cancellations_anywhere_leave_no_stuck_connections(make_client: Cl
             await _cancel_at_random(client, f"cancel-{i % 400}/json", rng)
 
     await asyncio.gather(*(one(i) for i in range(1000)))
+    await eventually(lambda: client.inflight == 0, 5.0, "cancelled fetches unwound")
     set_faults(mock_url, {})
     pool = client.stats()["pool"]
     assert pool["active"] == 0 and pool["connecting"] == 0 and pool["queued"] == 0, pool
@@ -317,9 +318,11 @@ async def test_twenty_thousand_faulty_and_cancelled_requests_leak_no_descriptors
                 outcomes["cancelled"] += 1
 
     await asyncio.gather(*(one(i) for i in range(1000)))  # warm-up: pool filled, allocator settled
+    await eventually(lambda: client.inflight == 0, 5.0, "warm-up fetches unwound")
     fds_before = process.num_fds()
     tracked_before = client.limiter.stats()["tracked"]
     await asyncio.gather(*(one(i) for i in range(1000, 20_000)))
+    await eventually(lambda: client.inflight == 0, 5.0, "cancelled fetches unwound")
     set_faults(mock_url, {})
     stats = client.stats()
     assert sum(outcomes.values()) == 20_000

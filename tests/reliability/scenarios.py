@@ -32,7 +32,7 @@ from tests.reliability.harness import (
 )
 from tests.support.mockstats import pypi_requests
 from tests.support.processes import ManagedProcess
-from tests.support.serverstats import metrics
+from tests.support.serverstats import metrics, wait_for_cache_writes
 
 SAMPLE_EVERY_S = 0.05
 FLOOD_RSS_ALLOWANCE_MB = 45.0
@@ -415,6 +415,7 @@ def cache_flood(
         attack.check(
             peak_bytes <= memory_mb * 1024 * 1024, f"memory tier held {peak_bytes} bytes, bound {memory_mb} MB"
         )
+        wait_for_cache_writes(proc.base_url)
         cache = metrics(proc.base_url)["cache"]
         attack.check(int(cache["disk_entries"]) >= 2 * names, f"{cache['disk_entries']} files for {names} packages")
         plateau = ""
