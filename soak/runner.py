@@ -37,19 +37,11 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from mcp_locust.children import Child, StartupError, free_port, http_answers, wait_until
 from mcp_locust.workload import DEFAULT_MIX
 from pypi_mock.admin import set_faults
 from soak.durations import format_duration
-from soak.procs import (
-    Child,
-    ReadinessError,
-    SignalFlag,
-    free_port,
-    http_answers,
-    pid_alive,
-    start_child,
-    wait_until,
-)
+from soak.procs import SignalFlag, pid_alive, start_child
 from soak.progress import ProgressStatus, ProgressWriter, format_progress
 from soak.sampler import (
     LocustHistoryTail,
@@ -78,6 +70,8 @@ SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "AUTODOCS_POOL_MAX_CONNECTIONS": "10",
     "AUTODOCS_LOG_LEVEL": "INFO",
 }
+SERVER_LOG: Final = "server.log"
+"""The target's output in the run folder; the shutdown check reads its log lines from there."""
 MOCK_ARGS: Final = ("--hang-release-s", "30", "--slow-body-s", "3")
 LOCUST_BOOT: Final = """\
 import sys
@@ -317,10 +311,10 @@ class SoakRun:
             if outcome.reason == "completed":
                 self._measured_shutdown()
         except Exception as exc:  # whatever broke, the children are stopped and the folder stays judgeable
-            if self.stop.is_set() and isinstance(exc, ReadinessError):
+            if self.stop.is_set() and isinstance(exc, StartupError):
                 outcome.reason = "interrupted"
             else:
-                known = isinstance(exc, HarnessError | ReadinessError | OSError | ValueError | httpx2.HTTPError)
+                known = isinstance(exc, HarnessError | StartupError | OSError | ValueError | httpx2.HTTPError)
                 message = str(exc) if known else f"{type(exc).__name__}: {exc}"
                 outcome.reason = "harness_error"
                 outcome.harness_error = message
@@ -391,7 +385,7 @@ class SoakRun:
         self.server = start_child(
             "autodocs-mcp",
             args,
-            self.run_dir / "server.log",
+            self.run_dir / SERVER_LOG,
             env=self.server_env,
             cwd=self.run_dir,
             unset_prefix="AUTODOCS_",
@@ -419,7 +413,7 @@ class SoakRun:
         self.target_url = url
         # Run from where the operator typed the command, so relative paths in it mean what they meant there.
         try:
-            self.server = start_child("target", shlex.split(command), self.run_dir / "server.log")
+            self.server = start_child("target", shlex.split(command), self.run_dir / SERVER_LOG)
         except (OSError, ValueError) as exc:
             raise HarnessError(f"cannot start --target-cmd {command!r}: {exc}") from exc
         wait_until(
@@ -626,15 +620,15 @@ class SoakRun:
         snapshot = self.scraper.read() if self.scraper is not None else None
         requests = snapshot.get("requests") if snapshot else None
         scraped_in_flight = requests.get("in_flight") if isinstance(requests, Mapping) else None
-        log_offset = self.server.log_path.stat().st_size if self.server.log_path.exists() else 0
+        log_path = self.run_dir / SERVER_LOG
+        log_offset = log_path.stat().st_size if log_path.exists() else 0
         self.progress.finish(format_progress(self._status(self._t())))
         self.progress.note("planned end reached: SIGTERM to the server while the load continues")
         signal_t = self._t()
         sent_at = time.monotonic()
         self.server.signal_group(signal.SIGTERM)
         # Locust keeps sending until the server has taken the signal (its first log line after it), then stops.
-        log_path = self.server.log_path
-        with contextlib.suppress(ReadinessError):
+        with contextlib.suppress(StartupError):
             wait_until(
                 lambda: bool(server_log_events(log_path, log_offset, ["signal_received"])),
                 SERVER_ACK_TIMEOUT_S,
@@ -648,12 +642,10 @@ class SoakRun:
         exit_after = time.monotonic() - sent_at
         if code is None:
             self.server_killed = True
-            code = self.server.stop(term_timeout_s=0.0, sig=signal.SIGKILL)
+            code = self.server.stop(grace_s=0.0, sig=signal.SIGKILL)
         if self.locust.wait(LOCUST_STOP_TIMEOUT_S) is None:
-            self.locust.stop(term_timeout_s=5.0)
-        lines = server_log_events(
-            self.server.log_path, log_offset, ["signal_received", "drained", "drain_forced", "stopped"]
-        )
+            self.locust.stop(grace_s=5.0)
+        lines = server_log_events(log_path, log_offset, ["signal_received", "drained", "drain_forced", "stopped"])
         logged_in_flight = lines.get("signal_received", {}).get("in_flight")
         in_flight = logged_in_flight if isinstance(logged_in_flight, int) else scraped_in_flight
         cut: int | None = None
@@ -719,7 +711,7 @@ class SoakRun:
         the last resort, and a killed server's cache is not scanned (a torn write there would be ours, not its).
         """
         if self.locust is not None:
-            self.locust.stop(term_timeout_s=QUICK_STOP_S * 2, sig=signal.SIGINT)
+            self.locust.stop(grace_s=QUICK_STOP_S * 2, sig=signal.SIGINT)
         server = self.server
         if server is not None and server.running:
             server.signal_group(signal.SIGTERM)
@@ -728,9 +720,9 @@ class SoakRun:
                 if server.wait(QUICK_STOP_S) is None:
                     self.server_killed = True
         if server is not None:
-            server.stop(term_timeout_s=0.0, sig=signal.SIGKILL)
+            server.stop(grace_s=0.0, sig=signal.SIGKILL)
         if self.mock is not None:
-            self.mock.stop(term_timeout_s=5.0)
+            self.mock.stop(grace_s=5.0)
         leftovers = [c for c in (self.locust, self.server, self.mock) if c is not None and pid_alive(c.pid)]
         if leftovers:
             self.progress.note("still alive after stop: " + ", ".join(f"{c.name} ({c.pid})" for c in leftovers))

@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mcp_locust.children import wait_ready
 from mcp_locust.results import AGGREGATED, read_stats
-from tests.support.processes import ManagedProcess, free_port, start_process, start_server, wait_http_ok
+from tests.support.processes import ManagedProcess, free_port, start_process, start_server
 
 SMALL_BURST = (
     "--mcp-burst-base",
@@ -124,10 +125,10 @@ def test_sigterm_to_the_launcher_stops_every_child_and_still_writes_the_report(t
     web_port = free_port()
     proc = launch(tmp_path, "ui", "--web-port", str(web_port))
     try:
-        wait_http_ok(proc, f"http://127.0.0.1:{web_port}/", timeout=START_AND_STOP_MARGIN_S)
+        wait_ready(proc, f"http://127.0.0.1:{web_port}/", START_AND_STOP_MARGIN_S)
         pids = started_pids(proc.log_text())
         assert len(pids) == 3
-        proc.send_signal(signal.SIGTERM)
+        proc.signal_leader(signal.SIGTERM)
         code = finish(proc, START_AND_STOP_MARGIN_S)
     finally:
         proc.stop()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from mcp_locust.children import wait_ready
 from mcp_locust.results import AGGREGATED, FailureRow, StatsRow, read_failures, read_stats
-from tests.support.processes import VENV_BIN, ManagedProcess, free_port, start_process, start_server, wait_http_ok
+from tests.support.processes import READY_TIMEOUT_S, VENV_BIN, ManagedProcess, free_port, start_process, start_server
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
 EXIT_MARGIN_S = 20.0
@@ -150,7 +151,7 @@ def test_the_user_works_against_a_bare_sdk_server_with_sse_replies_and_text_erro
     port = free_port()
     echo = start_process([str(VENV_BIN / "python"), str(script), str(port)], tmp_path / "echo.log")
     try:
-        wait_http_ok(echo, f"http://127.0.0.1:{port}/healthz")
+        wait_ready(echo, f"http://127.0.0.1:{port}/healthz", READY_TIMEOUT_S)
         templates = {
             "echo": {"arguments": {"text": "hello {name}"}},
             "fail": {"arguments": {"code": "E42"}, "expect_error": "E42"},
@@ -214,7 +215,7 @@ def test_a_server_killed_mid_run_shows_up_as_failures_not_a_hang(tmp_path: Path,
         while not _requests_so_far(prefix):
             assert time.monotonic() < deadline, f"Locust made no request:\n{proc.log_text()[-3000:]}"
             time.sleep(0.1)
-        server.send_signal(signal.SIGKILL)
+        server.signal_leader(signal.SIGKILL)
     finally:
         run = finish_locust(proc, prefix, started, run_s + EXIT_MARGIN_S)
 

@@ -87,7 +87,7 @@ def test_a_signal_stops_the_mock_with_exit_0_even_with_a_hung_connection(tmp_pat
                 assert time.monotonic() < deadline, "the request never reached the mock"
                 time.sleep(0.02)
             started = time.monotonic()
-            proc.send_signal(sig)
+            proc.signal_leader(sig)
             assert proc.popen.wait(timeout=10) == 0
             assert time.monotonic() - started < 5.0
             try:

@@ -65,7 +65,7 @@ def dump_dom(browser: str, page: Path, profile: Path, log_path: Path) -> str:
     except subprocess.TimeoutExpired:
         pytest.fail(f"Chromium did not finish within {BROWSER_TIMEOUT_S:.0f} s:\n{process.log_text()[-2000:]}")
     finally:
-        process.stop(timeout=10.0)
+        process.stop(grace_s=10.0)
     return process.log_text()
 
 

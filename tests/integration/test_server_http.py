@@ -351,7 +351,7 @@ async def test_killing_the_server_mid_burst_leaves_only_valid_cache_files(
         async with mcp_session(url) as client:
             tasks = [asyncio.create_task(client.call_tool("get_package_docs", {"package_name": n})) for n in names]
             await eventually(lambda: any(cache_dir.rglob("*.json")), what="first cache file")
-            proc.send_signal(signal.SIGKILL)
+            proc.signal_leader(signal.SIGKILL)
             await asyncio.gather(*tasks, return_exceptions=True)
     except BaseException:  # the client sees the connection die; that is the point of the test
         pass

@@ -94,7 +94,7 @@ async def test_sigterm_under_load_finishes_started_calls_refuses_new_ones_and_ex
         session, tasks = await start_slow_calls(f"{server.base_url}/mcp", names)
         try:
             await eventually(lambda: in_flight(server) == len(names), what="all calls in flight")
-            server.send_signal(signal.SIGTERM)
+            server.signal_leader(signal.SIGTERM)
             await eventually(lambda: httpx2.get(f"{server.base_url}/readyz").status_code == 503, 2.0, "not ready")
             refused = httpx2.post(f"{server.base_url}/mcp", json=INIT, headers=ACCEPT)
             assert refused.status_code == 503
@@ -125,7 +125,7 @@ async def test_calls_that_outlast_the_grace_are_cut_counted_and_the_server_still
         session, tasks = await start_slow_calls(f"{server.base_url}/mcp", [f"glacial-{i}" for i in range(3)])
         try:
             await eventually(lambda: in_flight(server) == 3, what="calls in flight")
-            server.send_signal(signal.SIGTERM)
+            server.signal_leader(signal.SIGTERM)
             code, after = wait_exit(server, 10)
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
@@ -146,9 +146,9 @@ async def test_a_second_sigterm_during_the_drain_exits_at_once(mock_url: str, tm
         session, tasks = await start_slow_calls(f"{server.base_url}/mcp", ["stuck-1", "stuck-2"])
         try:
             await eventually(lambda: in_flight(server) == 2, what="calls in flight")
-            server.send_signal(signal.SIGTERM)
+            server.signal_leader(signal.SIGTERM)
             await eventually(lambda: "draining" in server.log_text(), 5.0, "drain started")
-            server.send_signal(signal.SIGTERM)
+            server.signal_leader(signal.SIGTERM)
             code, after = wait_exit(server, 10)
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
@@ -168,7 +168,7 @@ async def test_the_sse_response_mode_drains_in_flight_calls_too(mock_url: str, t
         session, tasks = await start_slow_calls(f"{server.base_url}/mcp", names)
         try:
             await eventually(lambda: in_flight(server) == len(names), what="calls in flight")
-            server.send_signal(signal.SIGTERM)
+            server.signal_leader(signal.SIGTERM)
             results = await asyncio.gather(*tasks)
         finally:
             await session.__aexit__(None, None, None)

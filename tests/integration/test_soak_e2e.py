@@ -180,7 +180,7 @@ async def test_ctrl_c_stops_the_run_within_seconds_leaves_no_process_and_still_r
         children = _child_pids(run_dir)
         assert len(children) == 3 and all(pid_alive(pid) for pid in children)
         signalled = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        proc.signal_leader(signal.SIGINT)
         code = proc.popen.wait(timeout=60)
         took = time.monotonic() - signalled
     finally:

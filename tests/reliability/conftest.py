@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from mcp_locust.children import wait_ready
 from tests.reliability.harness import Ledger, server
-from tests.support.processes import ManagedProcess, free_port, start_process, wait_http_ok
+from tests.support.processes import READY_TIMEOUT_S, ManagedProcess, free_port, start_process
 
 HOSTILE_UPSTREAM = Path(__file__).resolve().parent / "hostile_upstream.py"
 
@@ -44,7 +45,7 @@ def hostile_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = start_process([sys.executable, str(HOSTILE_UPSTREAM), "--port", str(port)], log)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_http_ok(proc, f"{base_url}/_log")
+        wait_ready(proc, f"{base_url}/_log", READY_TIMEOUT_S)
         yield base_url
     finally:
         proc.stop()

@@ -22,7 +22,8 @@ import httpx2
 import psutil
 import pytest
 
-from tests.support.processes import VENV_BIN, ManagedProcess, free_port, server_env, start_process, wait_http_ok
+from mcp_locust.children import wait_ready
+from tests.support.processes import VENV_BIN, ManagedProcess, free_port, server_env, start_process
 
 REPO = Path(__file__).resolve().parents[2]
 LEDGER_DIR = REPO / "reports" / "reliability"
@@ -383,7 +384,7 @@ def launch(
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.extra["cache_dir"] = cache_dir
     try:
-        wait_http_ok(proc, f"{proc.base_url}/readyz", timeout=ready_timeout_s)
+        wait_ready(proc, f"{proc.base_url}/readyz", ready_timeout_s)
     except BaseException:
         proc.stop()
         raise

@@ -1,32 +1,25 @@
 """Start real processes on 127.0.0.1 for integration tests, and always stop them by PID.
 
-Every process gets its own session (process group) so teardown can signal the whole group, and every wait is
-bounded. The loopback network guard is injected into Python subprocesses through ``PYTHONPATH``.
+Processes are ``mcp_locust.children`` children (own process group, stopped by PID, reaped), so teardown can signal
+the whole group, and every wait is bounded. The loopback network guard is injected into Python subprocesses through
+``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx2
+from mcp_locust.children import Child, free_port, spawn, wait_ready
 
 GUARDED_SITE = Path(__file__).resolve().parent / "guarded_site"
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+READY_TIMEOUT_S = 20.0
 
 
 def guarded_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -41,42 +34,11 @@ def guarded_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @dataclass
-class ManagedProcess:
-    """A child process with its log file; ``stop()`` is idempotent and always reaps it."""
+class ManagedProcess(Child):
+    """A child started by a test: where it listens and what the test wants to remember about it."""
 
-    args: Sequence[str]
-    popen: subprocess.Popen[bytes]
-    log_path: Path
     base_url: str = ""
     extra: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def send_signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
-            os.kill(self.popen.pid, sig)
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=timeout)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        return self.popen.returncode
 
 
 def start_process(
@@ -86,38 +48,9 @@ def start_process(
     cwd: Path | None = None,
     stdin: int | None = subprocess.DEVNULL,
 ) -> ManagedProcess:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("wb")
-    try:
-        popen = subprocess.Popen(
-            list(args),
-            stdin=stdin,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=guarded_env(env),
-            cwd=cwd,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-    return ManagedProcess(args=args, popen=popen, log_path=log_path)
-
-
-def wait_http_ok(proc: ManagedProcess, url: str, timeout: float = 20.0) -> None:
-    """Poll ``url`` until it answers 2xx, the process dies, or ``timeout`` passes (then fail with the log)."""
-    deadline = time.monotonic() + timeout
-    last_error = ""
-    with httpx2.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if proc.popen.poll() is not None:
-                raise RuntimeError(f"{proc.args[0]} exited with {proc.popen.returncode}:\n{proc.log_text()}")
-            try:
-                if client.get(url).is_success:
-                    return
-            except httpx2.HTTPError as exc:
-                last_error = repr(exc)
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready after {timeout}s ({last_error}):\n{proc.log_text()}")
+    """Start ``args`` under the network guard, output to ``log_path``; the caller stops it (``stop()`` reaps)."""
+    child = spawn(Path(args[0]).name, args, env=guarded_env(env), log_path=log_path, cwd=cwd, stdin=stdin)
+    return ManagedProcess(child.name, child.args, child.popen, log_path)
 
 
 @contextlib.contextmanager
@@ -136,7 +69,7 @@ def start_mock(tmp_dir: Path, *extra_args: str) -> ManagedProcess:
     )
     proc.base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_http_ok(proc, f"{proc.base_url}/_admin/stats")
+        wait_ready(proc, f"{proc.base_url}/_admin/stats", READY_TIMEOUT_S)
     except BaseException:
         proc.stop()
         raise
@@ -178,7 +111,7 @@ def start_server(tmp_dir: Path, mock_url: str, *extra_args: str, **env: str) -> 
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.extra["cache_dir"] = cache_dir
     try:
-        wait_http_ok(proc, f"{proc.base_url}/readyz")
+        wait_ready(proc, f"{proc.base_url}/readyz", READY_TIMEOUT_S)
     except BaseException:
         proc.stop()
         raise

@@ -637,7 +637,7 @@ def test_writers_killed_mid_write_leave_only_valid_files_after_a_fresh_start(tmp
         proc = start_process([sys.executable, "-c", CRASH_WRITER, str(cache_dir)], tmp_path / f"w{round_no}.log")
         try:
             _wait_for_progress(proc.log_path, 3 + round_no, proc.popen)
-            proc.send_signal(signal.SIGKILL)
+            proc.signal_leader(signal.SIGKILL)
             assert proc.popen.wait(timeout=10) == -signal.SIGKILL
         finally:
             proc.stop()

@@ -141,8 +141,8 @@ def test_the_plan_keeps_reports_in_the_run_folder(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sleeper() -> Iterator[Child]:
-    popen = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
-    child = Child("sleeper", popen)
+    args = [sys.executable, "-c", "import time; time.sleep(30)"]
+    child = Child("sleeper", args, subprocess.Popen(args, start_new_session=True))
     yield child
     child.stop(grace_s=5)
 
@@ -150,17 +150,17 @@ def sleeper() -> Iterator[Child]:
 def test_readiness_waits_until_the_probe_answers(sleeper: Child) -> None:
     clock = SteppedClock()
     answers = iter([False, False, True])
-    wait_ready(sleeper, "http://x", 10, probe=lambda _url: next(answers), clock=clock, sleep=clock.advance)
+    wait_ready(sleeper, "http://x", 10, probe=lambda: next(answers), clock=clock, sleep=clock.advance)
     assert clock() == pytest.approx(0.2)
 
 
 def test_readiness_gives_up_after_the_timeout(sleeper: Child) -> None:
     clock = SteppedClock()
     with pytest.raises(StartupError, match="not ready"):
-        wait_ready(sleeper, "http://x", 1.0, probe=lambda _url: False, clock=clock, sleep=clock.advance)
+        wait_ready(sleeper, "http://x", 1.0, probe=lambda: False, clock=clock, sleep=clock.advance)
     assert clock() == pytest.approx(1.1)
 
 
 def test_a_stopped_child_is_reaped_and_reports_its_signal(sleeper: Child) -> None:
     assert sleeper.stop(grace_s=5) == -15
-    assert not sleeper.running()
+    assert not sleeper.running
