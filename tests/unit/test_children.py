@@ -28,8 +28,8 @@ def children() -> Iterator[list[Child]]:
         child.stop(grace_s=1.0)
 
 
-def python(children: list[Child], code: str, log_path: Path, **options: object) -> Child:
-    child = spawn("py", [sys.executable, "-c", code], env=dict(os.environ), log_path=log_path, **options)  # type: ignore[arg-type]
+def python(children: list[Child], code: str, log_path: Path, *, append: bool = False) -> Child:
+    child = spawn("py", [sys.executable, "-c", code], env=dict(os.environ), log_path=log_path, append=append)
     children.append(child)
     return child
 
