@@ -22,6 +22,8 @@ SAMPLE_COLUMNS: Final = (
     "sessions_open",
     "cache_memory_entries",
     "cache_memory_bytes",
+    "cache_memory_entries_limit",
+    "cache_memory_bytes_limit",
     "py_blocks",
     "limiter_waiting",
     "rps",

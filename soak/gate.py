@@ -2,543 +2,44 @@
 
 Each criterion answers held, broken or inconclusive, and says which figure it judged against which threshold.
 "Inconclusive" is a real answer, not a soft pass: a three-minute run cannot show that memory does not grow by 1 MB
-an hour, and the reason says roughly how long a run would need to be. Trend criteria look only at samples after the
-warm-up and outside fault windows; error and latency criteria also skip the recovery time after each window, which
-has its own criterion. Nothing here reads files or clocks, so the same run folder always gets the same verdict.
+an hour, and the reason says roughly how long a run would need to be. Trend criteria (``soak.trends``) look only at
+samples after the warm-up and outside fault windows; error and latency criteria also skip the recovery time after
+each window, which has its own criterion. The criteria are small functions of one shared context
+(``soak.context``), composed in one loop (``CRITERIA``); nothing here reads files or clocks, so the same run folder
+always gets the same verdict.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+import signal
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from soak.rundir import Event, RunData
-from soak.stats import Trend, fit_trend
+from soak.context import GateContext, build_context, degradation_windows
+from soak.formatting import MEGABYTE, fmt_duration, fmt_num
+from soak.plotfiles import PlotFile
+from soak.rundir import RunData
 from soak.thresholds import Thresholds
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-
-SECONDS_PER_HOUR = 3600.0
-MEGABYTE = 1e6
-
-
-class Status(StrEnum):
-    HELD = "held"
-    BROKEN = "broken"
-    INCONCLUSIVE = "inconclusive"
-
-
-_SEVERITY = {Status.HELD: 0, Status.INCONCLUSIVE: 1, Status.BROKEN: 2}
-
-
-def worst(statuses: list[Status]) -> Status:
-    """Broken beats inconclusive beats held; no criteria at all proves nothing."""
-    if not statuses:
-        return Status.INCONCLUSIVE
-    return max(statuses, key=lambda s: _SEVERITY[s])
-
-
-@dataclass
-class Criterion:
-    name: str
-    status: Status
-    figure: str
-    threshold: str
-    reason: str
-    group: str = ""
-    plot: str = ""
-
-
-@dataclass
-class TrendLine:
-    """A Theil–Sen fit in display units (``value / scale``) against time in hours, for the verdict and the plots."""
-
-    column: str
-    label: str
-    unit: str
-    scale: float
-    slope_per_h: float
-    low_per_h: float
-    high_per_h: float
-    p_value: float
-    intercept: float
-    t_start_s: float
-    t_end_s: float
-    points: int
-
-    def value_at(self, t_s: float) -> float:
-        return self.intercept + self.slope_per_h * t_s / SECONDS_PER_HOUR
-
-
-@dataclass
-class FaultWindow:
-    name: str
-    start_s: float
-    end_s: float
-    faults: dict[str, Any] = field(default_factory=dict)
-    finished: bool = True
-    recovery_s: float | None = None
-    recovery_status: Status = Status.INCONCLUSIVE
-    recovery_note: str = ""
-
-
-@dataclass
-class Verdict:
-    status: Status
-    criteria: list[Criterion]
-    run_id: str
-    duration_s: float
-    planned_duration_s: float | None = None
-    warmup_s: float = 0.0
-    samples: int = 0
-    target: str = ""
-    pacing: str = ""
-    fault_windows: list[FaultWindow] = field(default_factory=list)
-    trends: list[TrendLine] = field(default_factory=list)
-    compared: dict[str, list[float]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    thresholds: dict[str, float | int] = field(default_factory=dict)
-
-    def with_status(self, status: Status) -> list[Criterion]:
-        return [c for c in self.criteria if c.status is status]
-
-    def trend(self, column: str) -> TrendLine | None:
-        return next((line for line in self.trends if line.column == column), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = str(self.status)
-        for item, criterion in zip(data["criteria"], self.criteria, strict=True):
-            item["status"] = str(criterion.status)
-        for item, window in zip(data["fault_windows"], self.fault_windows, strict=True):
-            item["recovery_status"] = str(window.recovery_status)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
-        fields = dict(data)
-        fields["status"] = Status(fields["status"])
-        fields["criteria"] = [Criterion(**{**c, "status": Status(c["status"])}) for c in data.get("criteria", [])]
-        fields["fault_windows"] = [
-            FaultWindow(**{**w, "recovery_status": Status(w["recovery_status"])}) for w in data.get("fault_windows", [])
-        ]
-        fields["trends"] = [TrendLine(**t) for t in data.get("trends", [])]
-        return cls(**fields)
-
-
-@dataclass(frozen=True)
-class TrendSpec:
-    """One trended resource: its column, display unit, allowance and the smallest step the counter can take."""
-
-    key: str
-    column: str
-    label: str
-    unit: str
-    scale: float
-    allowance: Callable[[Thresholds], float]
-    quantum: float
-    group: str
-    plot: str
-
-
-TREND_SPECS: tuple[TrendSpec, ...] = (
-    TrendSpec(
-        "memory",
-        "rss_bytes",
-        "RSS memory",
-        "MB",
-        MEGABYTE,
-        lambda th: th.memory_growth_mb_per_h,
-        0.0,
-        "memory",
-        "rss.png",
-    ),
-    TrendSpec(
-        "file descriptors",
-        "fds",
-        "open file descriptors",
-        "FDs",
-        1.0,
-        lambda th: th.fd_growth_per_h,
-        1.0,
-        "resources",
-        "fds_threads.png",
-    ),
-    TrendSpec(
-        "threads",
-        "threads",
-        "threads",
-        "threads",
-        1.0,
-        lambda th: th.thread_growth_per_h,
-        1.0,
-        "resources",
-        "fds_threads.png",
-    ),
-    TrendSpec(
-        "client sockets",
-        "tcp_clients",
-        "established client sockets",
-        "sockets",
-        1.0,
-        lambda th: th.socket_growth_per_h,
-        1.0,
-        "resources",
-        "tcp.png",
-    ),
-    TrendSpec(
-        "upstream sockets",
-        "tcp_upstream",
-        "established upstream sockets",
-        "sockets",
-        1.0,
-        lambda th: th.socket_growth_per_h,
-        1.0,
-        "resources",
-        "tcp.png",
-    ),
-    TrendSpec(
-        "CLOSE_WAIT sockets",
-        "tcp_close_wait",
-        "sockets in CLOSE_WAIT",
-        "sockets",
-        1.0,
-        lambda th: th.close_wait_growth_per_h,
-        1.0,
-        "resources",
-        "tcp.png",
-    ),
-)
-USS_SPEC = TrendSpec(
-    "uss", "uss_bytes", "USS memory", "MB", MEGABYTE, lambda th: th.memory_growth_mb_per_h, 0.0, "memory", "rss.png"
-)
-PY_BLOCKS_SPEC = TrendSpec(
-    "python heap", "py_blocks", "Python heap", "kblocks", 1000.0, lambda th: 0.0, 0.0, "memory", "rss.png"
-)
-"""Not gated: read beside RSS, it tells leaked Python objects (both rise) from allocator high-water (blocks flat)."""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# formatting: every figure a person reads carries its unit
-
-
-def fmt_num(value: float, signed: bool = False) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    magnitude = abs(value)
-    digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2 if magnitude >= 1 else 3
-    text = f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
-    return text.replace("-", "−")
-
-
-def fmt_p(p_value: float) -> str:
-    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
-
-
-def fmt_duration(seconds: float) -> str:
-    """Compact elapsed time: 45.0s, 12m05s, 3h07m."""
-    if not math.isfinite(seconds):
-        return "n/a"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def fmt_hours(hours: float) -> str:
-    """A rough duration for "would need ...": one decimal under 10 h, whole hours above."""
-    if hours >= 1000:
-        return "more than 1000 h"
-    if hours >= 10:
-        return f"about {hours:.0f} h"
-    return f"about {max(hours, 0.1):.1f} h"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the shared view of a run: time axis, warm-up, fault windows and the masks derived from them
-
-
-@dataclass(frozen=True)
-class _Context:
-    run: RunData
-    thresholds: Thresholds
-    t: FloatArray
-    duration_s: float
-    warmup_s: float
-    interval_s: float
-    windows: list[FaultWindow]
-    recovery_allow_s: float
-    in_fault: BoolArray
-    in_fault_or_recovery: BoolArray
-    notes: list[str]
-
-    @property
-    def required(self) -> bool:
-        """Our own server exposes every series; for an external target, a missing series is just not measured."""
-        return self.run.meta.target_kind != "external"
-
-    @property
-    def trend_mask(self) -> BoolArray:
-        result: BoolArray = (self.t >= self.warmup_s) & ~self.in_fault
-        return result
-
-
-def warmup_seconds(duration_s: float, thresholds: Thresholds) -> float:
-    return min(thresholds.warmup_fraction * max(duration_s, 0.0), thresholds.warmup_max_s)
-
-
-def degradation_windows(warmup_s: float, duration_s: float) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The first and the last tenth of the time after warm-up, compared for latency and throughput creep."""
-    tenth = max(duration_s - warmup_s, 0.0) / 10.0
-    return (warmup_s, warmup_s + tenth), (duration_s - tenth, duration_s)
-
-
-def _fault_windows(run: RunData, last_t: float) -> list[FaultWindow]:
-    """Windows as they happened (fault_start/fault_end events); the planned schedule only if no events exist."""
-    planned = {spec.name: dict(spec.faults) for spec in run.meta.fault_schedule}
-    starts = [e for e in run.events if e.kind == "fault_start"]
-    if not starts:
-        return [
-            FaultWindow(spec.name, spec.start_s, min(spec.end_s, last_t), dict(spec.faults), spec.end_s <= last_t)
-            for spec in run.meta.fault_schedule
-            if spec.start_s < last_t
-        ]
-    open_starts: dict[str, list[Event]] = {}
-    windows: list[FaultWindow] = []
-    for event in run.events:
-        name = str(event.data.get("name", ""))
-        if event.kind == "fault_start":
-            open_starts.setdefault(name, []).append(event)
-        elif event.kind == "fault_end" and open_starts.get(name):
-            start = open_starts[name].pop(0)
-            faults = start.data.get("faults")
-            finished = event.data.get("cut_short") is not True
-            windows.append(
-                FaultWindow(name, start.t, event.t, dict(faults) if isinstance(faults, dict) else {}, finished)
-            )
-    for name, pending in open_starts.items():
-        for start in pending:
-            faults = start.data.get("faults")
-            windows.append(
-                FaultWindow(
-                    name, start.t, max(last_t, start.t), dict(faults) if isinstance(faults, dict) else {}, False
-                )
-            )
-    for window in windows:
-        if not window.faults:
-            window.faults = planned.get(window.name, {})
-    windows.sort(key=lambda w: w.start_s)
-    return windows
-
-
-def _context(run: RunData, thresholds: Thresholds) -> _Context:
-    t = run.samples.col("t")
-    last_t = float(t[-1]) if len(t) else 0.0
-    duration = max(last_t, 0.0)
-    diffs = np.diff(t)
-    interval = run.meta.sample_interval_s or (float(np.median(diffs)) if len(diffs) else 1.0)
-    windows = _fault_windows(run, last_t)
-    breaker = run.meta.breaker_timeout_s
-    notes: list[str] = [f"run folder: {w}" for w in run.warnings]
-    if breaker is None:
-        breaker = thresholds.assumed_breaker_timeout_s
-        if windows:
-            notes.append(f"breaker timeout unknown; recovery judged against an assumed {breaker:g} s")
-    allow = breaker + thresholds.recovery_margin_s
-    in_fault = np.zeros(len(t), dtype=bool)
-    in_either = np.zeros(len(t), dtype=bool)
-    for window in windows:
-        in_fault |= (t >= window.start_s) & (t <= window.end_s)
-        in_either |= (t >= window.start_s) & (t <= window.end_s + allow)
-    return _Context(
-        run=run,
-        thresholds=thresholds,
-        t=t,
-        duration_s=duration,
-        warmup_s=warmup_seconds(duration, thresholds),
-        interval_s=interval,
-        windows=windows,
-        recovery_allow_s=allow,
-        in_fault=in_fault,
-        in_fault_or_recovery=in_either,
-        notes=notes,
-    )
-
-
-def _missing(ctx: _Context, name: str, what: str, group: str, plot: str = "") -> list[Criterion]:
-    """A series nobody recorded: inconclusive for our own server, merely noted for an external target."""
-    if ctx.required:
-        return [
-            Criterion(name, Status.INCONCLUSIVE, "not measured", "—", f"no {what} samples were recorded", group, plot)
-        ]
-    ctx.notes.append(f"{name}: not judged, the external target's {what} was not measured")
-    return []
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# trends
-
-
-def _needed_hours(trend: Trend, allowance: float, quantum: float, thresholds: Thresholds) -> float:
-    """Roughly how long a whole run would need to be for this series' interval to settle against the allowance.
-
-    The target half-width is half the allowance while the interval still contains zero (the estimate is noise),
-    else the distance between the estimate and the allowance (at least a quarter of it). The half-width is assumed
-    to shrink in proportion to 1/duration: faster than a sqrt(n) rule, slower than white noise's duration^-1.5,
-    because memory noise (GC, allocator) is correlated; so the figure errs long. A counter that moves in whole
-    steps cannot show growth below one step per trend span at all. The warm-up is added back.
-    """
-    estimate = trend.estimate
-    span_h = trend.span
-    half = max((estimate.high - estimate.low) / 2.0, 0.0)
-    if estimate.low <= 0.0 <= estimate.high:
-        target = allowance / 2.0
-    else:
-        target = max(abs(allowance - estimate.slope), allowance / 4.0)
-    needed = span_h * max(half / target, 1.0) if target > 0 else math.inf
-    if quantum > 0 and estimate.slope < allowance:
-        needed = max(needed, quantum / (allowance - max(estimate.slope, 0.0)))
-    return _run_hours(needed, thresholds)
-
-
-def _run_hours(trend_span_h: float, thresholds: Thresholds) -> float:
-    """The whole-run length whose post-warm-up part is ``trend_span_h`` long."""
-    fraction = thresholds.warmup_fraction
-    return min(trend_span_h / (1.0 - fraction), trend_span_h + thresholds.warmup_max_s / SECONDS_PER_HOUR)
-
-
-def _trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
-    estimate = trend.estimate
-    return TrendLine(
-        column=spec.column,
-        label=spec.label,
-        unit=spec.unit,
-        scale=spec.scale,
-        slope_per_h=estimate.slope,
-        low_per_h=estimate.low,
-        high_per_h=estimate.high,
-        p_value=trend.test.p_value,
-        intercept=estimate.intercept,
-        t_start_s=trend.x_start * SECONDS_PER_HOUR,
-        t_end_s=trend.x_end * SECONDS_PER_HOUR,
-        points=trend.raw_points,
-    )
-
-
-def _fit(ctx: _Context, spec: TrendSpec) -> Trend | None:
-    values = ctx.run.samples.col(spec.column)
-    mask = ctx.trend_mask & np.isfinite(values)
-    if int(mask.sum()) < ctx.thresholds.min_trend_points:
-        return None
-    return fit_trend(
-        ctx.t[mask] / SECONDS_PER_HOUR,
-        values[mask] / spec.scale,
-        max_points=ctx.thresholds.trend_max_points,
-        confidence=1.0 - ctx.thresholds.alpha,
-    )
-
-
-def _judge_trend(ctx: _Context, spec: TrendSpec, lines: list[TrendLine], extra: str = "") -> list[Criterion]:
-    if not ctx.run.samples.has(spec.column):
-        return _missing(ctx, spec.key, spec.label, spec.group, spec.plot)
-    allowance = spec.allowance(ctx.thresholds)
-    unit = f"{spec.unit}/h"
-    threshold = f"≤ {fmt_num(allowance)} {unit}"
-    trend = _fit(ctx, spec)
-    if trend is None:
-        return [
-            Criterion(
-                spec.key,
-                Status.INCONCLUSIVE,
-                "too few samples",
-                threshold,
-                f"fewer than {ctx.thresholds.min_trend_points} {spec.label} samples after the warm-up",
-                spec.group,
-                spec.plot,
-            )
-        ]
-    lines.append(_trend_line(spec, trend))
-    estimate, test = trend.estimate, trend.test
-    slope, low, high = estimate.slope, estimate.low, estimate.high
-    span_h = trend.span
-    level = round(100 * estimate.confidence)
-    ci = f"{level}% CI {fmt_num(low, True)}…{fmt_num(high, True)}"
-    figure = f"{fmt_num(slope, True)} {unit} ({ci}; Mann–Kendall {fmt_p(test.p_value)})"
-    significant = test.p_value < ctx.thresholds.alpha and test.s > 0
-    resolution = spec.quantum / span_h if spec.quantum > 0 and span_h > 0 else 0.0
-    span_text = fmt_duration(span_h * SECONDS_PER_HOUR)
-    grows = significant and low > allowance
-    too_short = span_h * SECONDS_PER_HOUR < ctx.thresholds.min_trend_span_s
-    if grows and not too_short:
-        status = Status.BROKEN
-        reason = (
-            f"{spec.label} grows {fmt_num(slope, True)} {unit} over {span_text} after warm-up; even the CI's lower "
-            f"bound {fmt_num(low, True)} exceeds the {fmt_num(allowance)} {unit} allowance"
-        )
-    elif max(high, resolution) <= allowance:
-        status = Status.HELD
-        reason = f"{spec.label} slope {fmt_num(slope, True)} {unit}; the CI's upper bound is within the allowance"
-    else:
-        status = Status.INCONCLUSIVE
-        needed_h = _needed_hours(trend, allowance, spec.quantum, ctx.thresholds)
-        if grows:
-            minimum = fmt_duration(ctx.thresholds.min_trend_span_s)
-            why = (
-                f"{spec.label} grew {fmt_num(slope, True)} {unit} over only {span_text} after warm-up, too short to "
-                f"tell a leak from warm-up growth (a trend needs {minimum})"
-            )
-            needed_h = max(needed_h, _run_hours(ctx.thresholds.min_trend_span_s / SECONDS_PER_HOUR, ctx.thresholds))
-        elif slope > allowance:
-            why = (
-                f"slope {fmt_num(slope, True)} {unit} is above the allowance, but the CI reaches down to "
-                f"{fmt_num(low, True)}: too wide to call"
-            )
-        elif high > allowance:
-            why = (
-                f"the CI's upper bound {fmt_num(high, True)} {unit} is above the allowance, so growth is not ruled out"
-            )
-        else:
-            why = f"a whole-step counter cannot show growth below {fmt_num(resolution)} {unit} over a {span_text} span"
-        reason = f"{why}; the run would need {fmt_hours(needed_h)} to decide"
-    if extra:
-        reason = f"{reason}; {extra}"
-    return [Criterion(spec.key, status, figure, threshold, reason, spec.group, spec.plot)]
-
-
-def _side_note(ctx: _Context, spec: TrendSpec, lines: list[TrendLine]) -> str:
-    """The fitted slope of a column read beside a gated one (drawn on its plot, named in its reason, not gated)."""
-    if not ctx.run.samples.has(spec.column):
-        return ""
-    trend = _fit(ctx, spec)
-    if trend is None:
-        return ""
-    lines.append(_trend_line(spec, trend))
-    est = trend.estimate
-    return (
-        f"{spec.label} {fmt_num(est.slope, True)} {spec.unit}/h "
-        f"(CI {fmt_num(est.low, True)}…{fmt_num(est.high, True)}, not gated)"
-    )
-
-
-def _judge_trends(ctx: _Context, lines: list[TrendLine]) -> list[Criterion]:
-    memory_notes = "; ".join(note for spec in (USS_SPEC, PY_BLOCKS_SPEC) if (note := _side_note(ctx, spec, lines)))
-    criteria: list[Criterion] = []
-    for spec in TREND_SPECS:
-        criteria += _judge_trend(ctx, spec, lines, memory_notes if spec.column == "rss_bytes" else "")
-    return criteria
-
-
-def _judge_pool_limit(ctx: _Context) -> list[Criterion]:
+from soak.trends import judge_latency, judge_resources
+from soak.verdict import Criterion, FaultWindow, Status, TrendLine, Verdict, worst
+
+__all__ = [
+    "MEGABYTE",
+    "Criterion",
+    "FaultWindow",
+    "Status",
+    "TrendLine",
+    "Verdict",
+    "degradation_windows",
+    "judge",
+    "worst",
+]
+
+
+def _judge_pool_limit(ctx: GateContext) -> list[Criterion]:
     samples = ctx.run.samples
     limit: float | None = ctx.run.meta.pool_max_connections
     if limit is None and samples.has("pool_max"):
@@ -549,7 +50,7 @@ def _judge_pool_limit(ctx: _Context) -> list[Criterion]:
         return []
     measured = [c for c in ("pool_open", "tcp_upstream") if samples.has(c)]
     if not measured:
-        return _missing(ctx, name, "upstream connection count", "resources", "pool.png")
+        return ctx.missing(name, "upstream connection count", "resources", PlotFile.POOL)
     worst_column, worst_value, worst_t, over = "", -math.inf, 0.0, 0
     for column in measured:
         values = samples.col(column)
@@ -563,16 +64,16 @@ def _judge_pool_limit(ctx: _Context) -> list[Criterion]:
     if over:
         reason = f"{worst_column} reached {worst_value:g} at {fmt_duration(worst_t)}, above the limit {limit:g}"
         reason += f" ({over} sample(s) over)"
-        return [Criterion(name, Status.BROKEN, figure, threshold, reason, "resources", "pool.png")]
+        return [Criterion(name, Status.BROKEN, figure, threshold, reason, "resources", PlotFile.POOL)]
     reason = f"{' and '.join(measured)} never above {limit:g}"
-    return [Criterion(name, Status.HELD, figure, threshold, reason, "resources", "pool.png")]
+    return [Criterion(name, Status.HELD, figure, threshold, reason, "resources", PlotFile.POOL)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # errors, crashes and recovery
 
 
-def _judge_failures(ctx: _Context) -> list[Criterion]:
+def _judge_failures(ctx: GateContext) -> list[Criterion]:
     name = "unexpected failures"
     threshold = f"≤ {ctx.thresholds.max_fail_ratio:.2%} of calls outside fault windows and recovery"
     samples = ctx.run.samples
@@ -585,7 +86,7 @@ def _judge_failures(ctx: _Context) -> list[Criterion]:
                 threshold,
                 "no request rate was recorded",
                 "errors",
-                "throughput.png",
+                PlotFile.THROUGHPUT,
             )
         ]
     rps, fails = samples.col("rps"), samples.col("fail_rps")
@@ -601,7 +102,7 @@ def _judge_failures(ctx: _Context) -> list[Criterion]:
                 threshold,
                 "no calls were recorded outside fault windows",
                 "errors",
-                "throughput.png",
+                PlotFile.THROUGHPUT,
             )
         ]
     ratio = failed / total
@@ -610,7 +111,7 @@ def _judge_failures(ctx: _Context) -> list[Criterion]:
     if ratio <= ctx.thresholds.max_fail_ratio:
         return [
             Criterion(
-                name, Status.HELD, figure, threshold, "failure ratio within the limit", "errors", "throughput.png"
+                name, Status.HELD, figure, threshold, "failure ratio within the limit", "errors", PlotFile.THROUGHPUT
             )
         ]
     masked = np.where(mask, fails, -1.0)
@@ -619,10 +120,10 @@ def _judge_failures(ctx: _Context) -> list[Criterion]:
         f"{ratio:.2%} of calls failed outside fault windows; the worst sample was {masked[peak]:.1f} failures/s "
         f"at {fmt_duration(float(ctx.t[peak]))}"
     )
-    return [Criterion(name, Status.BROKEN, figure, threshold, reason, "errors", "throughput.png")]
+    return [Criterion(name, Status.BROKEN, figure, threshold, reason, "errors", PlotFile.THROUGHPUT)]
 
 
-def _judge_server_up(ctx: _Context) -> list[Criterion]:
+def _judge_server_up(ctx: GateContext) -> list[Criterion]:
     name = "server stayed up"
     crashes = [e for e in ctx.run.events if e.kind in ("server_exit", "server_restart")]
     exits = [e for e in crashes if e.kind == "server_exit"]
@@ -637,7 +138,7 @@ def _judge_server_up(ctx: _Context) -> list[Criterion]:
     return [Criterion(name, Status.BROKEN, figure, threshold, reason, "errors")]
 
 
-def _recover(ctx: _Context, window: FaultWindow) -> None:
+def _recover(ctx: GateContext, window: FaultWindow) -> None:
     if not window.finished:
         window.recovery_status = Status.INCONCLUSIVE
         window.recovery_note = "the run stopped during this window"
@@ -662,7 +163,7 @@ def _recover(ctx: _Context, window: FaultWindow) -> None:
         window.recovery_note = f"only {max(last - window.end_s, 0.0):.0f} s of samples after the window"
 
 
-def _judge_recovery(ctx: _Context) -> list[Criterion]:
+def _judge_recovery(ctx: GateContext) -> list[Criterion]:
     name = "recovery after faults"
     if not ctx.windows:
         ctx.notes.append(f"{name}: not exercised, the run had no fault windows")
@@ -676,7 +177,7 @@ def _judge_recovery(ctx: _Context) -> list[Criterion]:
                 "—",
                 "no request rate was recorded",
                 "errors",
-                "throughput.png",
+                PlotFile.THROUGHPUT,
             )
         ]
     for window in ctx.windows:
@@ -694,69 +195,55 @@ def _judge_recovery(ctx: _Context) -> list[Criterion]:
             reason += f"; and {len(flagged) - 3} more"
     else:
         reason = f"served successfully again after all {len(ctx.windows)} fault window(s) in time"
-    return [Criterion(name, status, figure, threshold, reason, "errors", "throughput.png")]
+    return [Criterion(name, status, figure, threshold, reason, "errors", PlotFile.THROUGHPUT)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # degradation: the last tenth against the first tenth after warm-up
 
 
-def _judge_degradation(ctx: _Context, compared: dict[str, list[float]]) -> list[Criterion]:
+def _judge_throughput(ctx: GateContext) -> list[Criterion]:
+    """Served calls per second in the last tenth against the first tenth after warm-up (faults and recovery out)."""
+    name = "throughput drop"
     samples = ctx.run.samples
+    th = ctx.thresholds
+    threshold = f"last/first tenth ≥ ×{th.throughput_ratio:g}"
+    if not samples.has("rps"):
+        return ctx.missing(name, "rps", "degradation", PlotFile.THROUGHPUT)
     (a0, a1), (b0, b1) = degradation_windows(ctx.warmup_s, ctx.duration_s)
     usable = (ctx.t >= ctx.warmup_s) & ~ctx.in_fault_or_recovery
-    first, last = usable & (ctx.t >= a0) & (ctx.t <= a1), usable & (ctx.t >= b0) & (ctx.t <= b1)
-    rps = samples.col("rps")
-    th = ctx.thresholds
-    checks = (
-        ("p95 latency creep", "p95_ms", "ms", th.p95_ratio, True, "latency.png"),
-        ("p99 latency creep", "p99_ms", "ms", th.p99_ratio, True, "latency.png"),
-        ("throughput drop", "rps", "calls/s", th.throughput_ratio, False, "throughput.png"),
-    )
-    criteria: list[Criterion] = []
-    for name, column, unit, limit, upper, plot in checks:
-        threshold = f"last/first tenth {'≤' if upper else '≥'} ×{limit:g}"
-        if not samples.has(column):
-            criteria += _missing(ctx, name, column, "degradation", plot)
-            continue
-        values = samples.col(column)
-        valid = np.isfinite(values) & ((rps > 0) if upper else np.ones(len(values), dtype=bool))
-        early, late = values[first & valid], values[last & valid]
-        if min(len(early), len(late)) < th.degradation_min_samples:
-            reason = (
-                f"only {len(early)} and {len(late)} usable samples in the first and last tenth after warm-up "
-                f"(need {th.degradation_min_samples})"
-            )
-            criteria.append(
-                Criterion(name, Status.INCONCLUSIVE, "too few samples", threshold, reason, "degradation", plot)
-            )
-            continue
-        before, after = float(np.median(early)), float(np.median(late))
-        compared[column] = [before, after]
-        if before <= 0:
-            status = Status.HELD if after <= 0 or not upper else Status.INCONCLUSIVE
-            figure = f"{fmt_num(before)} → {fmt_num(after)} {unit}"
-            reason = "the first tenth's median is zero, so no ratio can be formed"
-            criteria.append(Criterion(name, status, figure, threshold, reason, "degradation", plot))
-            continue
-        ratio = after / before
-        held = ratio <= limit if upper else ratio >= limit
-        figure = f"{fmt_num(before)} → {fmt_num(after)} {unit} (×{ratio:.2f})"
-        what = column.removesuffix("_ms")
+    values = samples.col("rps")
+    valid = usable & np.isfinite(values)
+    early = values[valid & (ctx.t >= a0) & (ctx.t <= a1)]
+    late = values[valid & (ctx.t >= b0) & (ctx.t <= b1)]
+    if min(len(early), len(late)) < th.degradation_min_samples:
         reason = (
-            f"median {what} went from {fmt_num(before)} to {fmt_num(after)} {unit} between "
-            f"{fmt_duration(a0)}–{fmt_duration(a1)} and {fmt_duration(b0)}–{fmt_duration(b1)}"
+            f"only {len(early)} and {len(late)} usable samples in the first and last tenth after warm-up "
+            f"(need {th.degradation_min_samples})"
         )
-        status = Status.HELD if held else Status.BROKEN
-        criteria.append(Criterion(name, status, figure, threshold, reason, "degradation", plot))
-    return criteria
+        return [Criterion(name, Status.INCONCLUSIVE, "too few samples", threshold, reason, "degradation",
+                          PlotFile.THROUGHPUT)]  # fmt: skip
+    before, after = float(np.median(early)), float(np.median(late))
+    ctx.compared["rps"] = [before, after]
+    if before <= 0:
+        figure = f"{fmt_num(before)} → {fmt_num(after)} calls/s"
+        reason = "the first tenth's median is zero, so no ratio can be formed"
+        return [Criterion(name, Status.HELD, figure, threshold, reason, "degradation", PlotFile.THROUGHPUT)]
+    ratio = after / before
+    figure = f"{fmt_num(before)} → {fmt_num(after)} calls/s (×{ratio:.2f})"
+    reason = (
+        f"median calls/s went from {fmt_num(before)} to {fmt_num(after)} between "
+        f"{fmt_duration(a0)}–{fmt_duration(a1)} and {fmt_duration(b0)}–{fmt_duration(b1)}"
+    )
+    status = Status.HELD if ratio >= th.throughput_ratio else Status.BROKEN
+    return [Criterion(name, status, figure, threshold, reason, "degradation", PlotFile.THROUGHPUT)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # the end of the run: shutdown, cache integrity, completeness
 
 
-def _early_end(ctx: _Context) -> str | None:
+def _early_end(ctx: GateContext) -> str | None:
     """Why the run did not reach its planned end, or None if it did (or nothing says otherwise)."""
     errors = ctx.run.events_of("harness_error")
     if errors:
@@ -773,7 +260,7 @@ def _early_end(ctx: _Context) -> str | None:
     return None
 
 
-def _stop_story(ctx: _Context) -> str:
+def _stop_story(ctx: GateContext) -> str:
     return _early_end(ctx) or "the run ended without recording one"
 
 
@@ -787,13 +274,18 @@ def _float_or_none(value: Any) -> float | None:
     return None
 
 
-def _judge_shutdown(ctx: _Context) -> list[Criterion]:
+CLEAN_EXIT_CODES = (0, -int(signal.SIGTERM))
+"""The runner sends SIGTERM; a server that drains and then dies by that very signal (plain uvicorn re-raises it
+after a graceful drain) shut down as cleanly as one that exits 0. Calls cut, time to exit and the cache decide."""
+
+
+def _judge_shutdown(ctx: GateContext) -> list[Criterion]:
     name = "clean shutdown"
     events = ctx.run.events_of("shutdown")
     grace = ctx.run.meta.shutdown_grace_s
     margin = ctx.thresholds.shutdown_margin_s
     if not events:
-        threshold = "exit 0 within the grace period, no call cut"
+        threshold = "exit 0 (or by the SIGTERM sent) within the grace period, no call cut"
         return [
             Criterion(
                 name,
@@ -812,7 +304,7 @@ def _judge_shutdown(ctx: _Context) -> list[Criterion]:
     in_flight = _int_or_none(data.get("in_flight_at_signal"))
     completed = _int_or_none(data.get("completed"))
     grace_text = f"{grace:g} s + {margin:g} s" if grace is not None else "grace (unknown)"
-    threshold = f"exit 0 within {grace_text}, 0 calls cut"
+    threshold = f"exit 0 (or by the SIGTERM sent) within {grace_text}, 0 calls cut"
     figure = (
         f"exit {code if code is not None else '?'} after {fmt_num(after) if after is not None else '?'} s; "
         f"{in_flight if in_flight is not None else '?'} in flight, "
@@ -822,7 +314,7 @@ def _judge_shutdown(ctx: _Context) -> list[Criterion]:
     unknown: list[str] = []
     if code is None:
         unknown.append("exit code")
-    elif code != 0:
+    elif code not in CLEAN_EXIT_CODES:
         problems.append(f"exit code {code}")
     if data.get("killed") is True:
         problems.append("the server had to be killed")
@@ -845,10 +337,11 @@ def _judge_shutdown(ctx: _Context) -> list[Criterion]:
     if unknown:
         ctx.notes.append(f"{name}: judged without {', '.join(unknown)} (not known for the external target)")
         return [Criterion(name, Status.HELD, figure, threshold, "no problem among what was recorded", "shutdown")]
-    return [Criterion(name, Status.HELD, figure, threshold, "drained in-flight calls and exited 0 in time", "shutdown")]
+    how = "exited 0" if code == 0 else "ended by the SIGTERM it was sent (uvicorn's convention)"
+    return [Criterion(name, Status.HELD, figure, threshold, f"drained in-flight calls and {how} in time", "shutdown")]
 
 
-def _judge_cache(ctx: _Context) -> list[Criterion]:
+def _judge_cache(ctx: GateContext) -> list[Criterion]:
     name = "cache files intact"
     events = ctx.run.events_of("cache_scan")
     threshold = "0 invalid cache files"
@@ -878,7 +371,7 @@ def _judge_cache(ctx: _Context) -> list[Criterion]:
     return [Criterion(name, Status.HELD, figure, threshold, "every cache file parsed and validated", "shutdown")]
 
 
-def _judge_completion(ctx: _Context) -> list[Criterion]:
+def _judge_completion(ctx: GateContext) -> list[Criterion]:
     name = "run completed"
     planned = ctx.run.meta.planned_duration_s
     of = f" of {fmt_duration(planned)} planned" if planned else ""
@@ -908,22 +401,31 @@ def _target(run: RunData) -> str:
     return f"{meta.target_kind}: {where}" if where else meta.target_kind
 
 
+def _failure_rule(run: RunData) -> str:
+    load = run.meta.raw.get("load")
+    rule = load.get("failure_rule_text") if isinstance(load, dict) else None
+    return rule if isinstance(rule, str) else "a call fails when its result carries isError: true (rule not recorded)"
+
+
+CRITERIA: tuple[Callable[[GateContext], list[Criterion]], ...] = (
+    _judge_completion,
+    judge_resources,
+    _judge_pool_limit,
+    _judge_failures,
+    _judge_server_up,
+    _judge_recovery,
+    judge_latency,
+    _judge_throughput,
+    _judge_shutdown,
+    _judge_cache,
+)
+"""Every criterion, in the order the report lists them; each reads the context and may leave trend lines in it."""
+
+
 def judge(run: RunData, thresholds: Thresholds) -> Verdict:
     """Judge a run; pure and deterministic, so re-judging a folder with the same thresholds gives the same verdict."""
-    ctx = _context(run, thresholds)
-    lines: list[TrendLine] = []
-    compared: dict[str, list[float]] = {}
-    criteria = (
-        _judge_completion(ctx)
-        + _judge_trends(ctx, lines)
-        + _judge_pool_limit(ctx)
-        + _judge_failures(ctx)
-        + _judge_server_up(ctx)
-        + _judge_recovery(ctx)
-        + _judge_degradation(ctx, compared)
-        + _judge_shutdown(ctx)
-        + _judge_cache(ctx)
-    )
+    ctx = build_context(run, thresholds)
+    criteria = [criterion for judge_one in CRITERIA for criterion in judge_one(ctx)]
     return Verdict(
         status=worst([c.status for c in criteria]),
         criteria=criteria,
@@ -935,8 +437,9 @@ def judge(run: RunData, thresholds: Thresholds) -> Verdict:
         target=_target(run),
         pacing=_pacing(run),
         fault_windows=ctx.windows,
-        trends=lines,
-        compared=compared,
+        trends=ctx.lines,
+        compared=ctx.compared,
         notes=ctx.notes,
         thresholds=dict(thresholds.to_dict()),
+        failure_rule=_failure_rule(run),
     )

@@ -19,8 +19,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from soak.gate import MEGABYTE, Status, Verdict, degradation_windows, fmt_num, worst
+from soak.context import degradation_windows
+from soak.formatting import MEGABYTE, fmt_num
 from soak.rundir import RunData
+from soak.verdict import Status, Verdict, worst
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -16,10 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from soak.gate import Criterion, Status, Verdict, fmt_duration, judge
+from soak.formatting import fmt_duration
+from soak.gate import judge
 from soak.plots import Plot, render_plots
 from soak.rundir import RunData, load_run
 from soak.thresholds import Thresholds
+from soak.verdict import Criterion, Status, Verdict
 
 VERDICT_JSON = "verdict.json"
 SUMMARY_MD = "summary.md"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from soak.columns import TEXT_COLUMNS
+from soak.columns import SAMPLE_COLUMNS, TEXT_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,11 +71,21 @@ class Event:
     data: Mapping[str, Any]
 
 
+DERIVED_COLUMNS = frozenset({"breaker_level"})
+
+
+def _known(name: str) -> None:
+    if name not in SAMPLE_COLUMNS and name not in DERIVED_COLUMNS:
+        raise KeyError(f"unknown sample column {name!r}: soak/columns.py defines the columns")
+
+
 @dataclass(frozen=True)
 class Samples:
     """Columns by name; numeric ones as float arrays (NaN = not available), text ones as object arrays.
 
-    ``breaker_state`` is also offered numerically as ``breaker_level`` (closed 0, half_open 1, open 2).
+    ``breaker_state`` is also offered numerically as ``breaker_level`` (closed 0, half_open 1, open 2). Asking
+    for a column that ``soak.columns`` does not define is a ``KeyError``, not "not measured": a misspelt name in
+    a criterion would otherwise judge nothing and say so quietly.
     """
 
     numeric: Mapping[str, FloatArray]
@@ -83,6 +93,7 @@ class Samples:
     rows: int
 
     def col(self, name: str) -> FloatArray:
+        _known(name)
         found = self.numeric.get(name)
         if found is not None:
             return found
@@ -93,6 +104,7 @@ class Samples:
         return np.full(self.rows, math.nan)
 
     def text_col(self, name: str) -> npt.NDArray[np.object_]:
+        _known(name)
         found = self.text.get(name)
         if found is not None:
             return found
@@ -100,6 +112,7 @@ class Samples:
 
     def has(self, name: str) -> bool:
         """True when the column holds at least one value (an all-empty column means "not measured")."""
+        _known(name)
         if name in self.numeric:
             return bool(np.isfinite(self.numeric[name]).any())
         if name == "breaker_level":

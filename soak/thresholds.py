@@ -22,7 +22,13 @@ class ThresholdsError(ValueError):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Allowances are growth per hour of trend data; ratios compare the last tenth with the first tenth."""
+    """Allowances are growth per hour of trend data; latency ratios bound the fitted end of the run against the first
+    tenth's level, the throughput ratio compares the last tenth with the first.
+
+    A trend is broken once its interval clears the allowance on ``min_decision_points`` points, by at least
+    ``min_leak_steps`` whole steps for a counter, while its second half still grows at ``sustained_fraction`` of
+    the whole slope or more. Projections are over ``night_hours``, against the allowance times that many hours.
+    """
 
     memory_growth_mb_per_h: float = 1.0
     fd_growth_per_h: float = 2.0
@@ -32,15 +38,18 @@ class Thresholds:
     max_fail_ratio: float = 0.005
     recovery_margin_s: float = 10.0
     assumed_breaker_timeout_s: float = 30.0
+    p50_ratio: float = 1.5
     p95_ratio: float = 1.5
-    p99_ratio: float = 1.5
     throughput_ratio: float = 0.8
     warmup_fraction: float = 0.2
     warmup_max_s: float = 1800.0
     alpha: float = 0.05
     trend_max_points: int = 720
     min_trend_points: int = 10
-    min_trend_span_s: float = 1800.0
+    min_decision_points: int = 30
+    min_leak_steps: float = 3.0
+    sustained_fraction: float = 0.25
+    night_hours: float = 24.0
     degradation_min_samples: int = 5
     shutdown_margin_s: float = 1.0
 

@@ -97,8 +97,10 @@ def write_synthetic_run(
     pool_open: Series | None = None,
     rps: Series | None = None,
     fail_rps: Series | None = None,
+    p50_ms: Series | None = None,
     p95_ms: Series | None = None,
     p99_ms: Series | None = None,
+    cache_entries: Series | None = None,
     faults: Sequence[Mapping[str, Any]] = (),
     recovery_s: float = 2.0,
     shutdown: Mapping[str, Any] | None = DEFAULT_SHUTDOWN,
@@ -159,8 +161,10 @@ def write_synthetic_run(
         "pool_max": np.full(n, float(pool_max_connections) if pool_max_connections is not None else np.nan),
         "in_flight": rng.integers(0, 4, n).astype(np.float64),
         "sessions_open": np.full(n, float(users)),
-        "cache_memory_entries": np.minimum(t, 500.0),
-        "cache_memory_bytes": np.minimum(t, 500.0) * 20_000,
+        "cache_memory_entries": pick(cache_entries, lambda: np.minimum(t, 500.0)),
+        "cache_memory_bytes": pick(cache_entries, lambda: np.minimum(t, 500.0)) * 20_000,
+        "cache_memory_entries_limit": np.full(n, 1024.0),
+        "cache_memory_bytes_limit": np.full(n, 64.0 * 1024 * 1024),
         "py_blocks": pick(py_blocks, lambda: 400_000 + rng.normal(0, 2_000, n)),
         "limiter_waiting": np.zeros(n),
         "users": np.full(n, float(users)),
@@ -173,7 +177,7 @@ def write_synthetic_run(
     values["pool_queued"] = np.zeros(n)
     values["rps"] = pick(rps, lambda: np.clip(rng.normal(offered, offered * 0.03, n), 0, None))
     values["fail_rps"] = pick(fail_rps, lambda: values["rps"] * failing_rate)
-    values["p50_ms"] = np.clip(rng.normal(20, 2, n), 1, None)
+    values["p50_ms"] = pick(p50_ms, lambda: np.clip(rng.normal(20, 2, n), 1, None))
     values["p95_ms"] = pick(p95_ms, lambda: np.clip(rng.normal(60, 5, n), 1, None))
     values["p99_ms"] = pick(p99_ms, lambda: values["p95_ms"] * 1.8)
     texts = {"breaker_state": breaker, "fault_phase": phase}

@@ -1,0 +1,136 @@
+"""The shared view of a run every criterion judges from: its time axis, warm-up, fault windows and the masks derived
+from them, plus the trend lines and compared figures the criteria leave for the plots.
+
+Built once per verdict from the read run folder; nothing here reads files or clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from soak.rundir import Event, RunData
+from soak.thresholds import Thresholds
+from soak.verdict import Criterion, FaultWindow, Status, TrendLine
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class GateContext:
+    run: RunData
+    thresholds: Thresholds
+    t: FloatArray
+    duration_s: float
+    warmup_s: float
+    interval_s: float
+    windows: list[FaultWindow]
+    recovery_allow_s: float
+    in_fault: BoolArray
+    in_fault_or_recovery: BoolArray
+    notes: list[str]
+    lines: list[TrendLine] = field(default_factory=list)
+    compared: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def required(self) -> bool:
+        """Our own server exposes every series; for an external target, a missing series is just not measured."""
+        return self.run.meta.target_kind != "external"
+
+    @property
+    def trend_mask(self) -> BoolArray:
+        result: BoolArray = (self.t >= self.warmup_s) & ~self.in_fault
+        return result
+
+    def missing(self, name: str, what: str, group: str, plot: str = "") -> list[Criterion]:
+        """A series nobody recorded: inconclusive for our own server, merely noted for an external target."""
+        if self.required:
+            return [
+                Criterion(
+                    name, Status.INCONCLUSIVE, "not measured", "—", f"no {what} samples were recorded", group, plot
+                )
+            ]
+        self.notes.append(f"{name}: not judged, the external target's {what} was not measured")
+        return []
+
+
+def warmup_seconds(duration_s: float, thresholds: Thresholds) -> float:
+    return min(thresholds.warmup_fraction * max(duration_s, 0.0), thresholds.warmup_max_s)
+
+
+def degradation_windows(warmup_s: float, duration_s: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The first and the last tenth of the time after warm-up, compared for throughput and latency levels."""
+    tenth = max(duration_s - warmup_s, 0.0) / 10.0
+    return (warmup_s, warmup_s + tenth), (duration_s - tenth, duration_s)
+
+
+def _faults_of(event: Event) -> dict[str, Any]:
+    faults = event.data.get("faults")
+    return dict(faults) if isinstance(faults, dict) else {}
+
+
+def fault_windows(run: RunData, last_t: float) -> list[FaultWindow]:
+    """Windows as they happened (fault_start/fault_end events); the planned schedule only if no events exist."""
+    planned = {spec.name: dict(spec.faults) for spec in run.meta.fault_schedule}
+    starts = [e for e in run.events if e.kind == "fault_start"]
+    if not starts:
+        return [
+            FaultWindow(spec.name, spec.start_s, min(spec.end_s, last_t), dict(spec.faults), spec.end_s <= last_t)
+            for spec in run.meta.fault_schedule
+            if spec.start_s < last_t
+        ]
+    open_starts: dict[str, list[Event]] = {}
+    windows: list[FaultWindow] = []
+    for event in run.events:
+        name = str(event.data.get("name", ""))
+        if event.kind == "fault_start":
+            open_starts.setdefault(name, []).append(event)
+        elif event.kind == "fault_end" and open_starts.get(name):
+            start = open_starts[name].pop(0)
+            finished = event.data.get("cut_short") is not True
+            windows.append(FaultWindow(name, start.t, event.t, _faults_of(start), finished))
+    for name, pending in open_starts.items():
+        windows.extend(FaultWindow(name, s.t, max(last_t, s.t), _faults_of(s), False) for s in pending)
+    for window in windows:
+        if not window.faults:
+            window.faults = planned.get(window.name, {})
+    windows.sort(key=lambda w: w.start_s)
+    return windows
+
+
+def build_context(run: RunData, thresholds: Thresholds) -> GateContext:
+    t = run.samples.col("t")
+    last_t = float(t[-1]) if len(t) else 0.0
+    duration = max(last_t, 0.0)
+    diffs = np.diff(t)
+    interval = run.meta.sample_interval_s or (float(np.median(diffs)) if len(diffs) else 1.0)
+    windows = fault_windows(run, last_t)
+    breaker = run.meta.breaker_timeout_s
+    notes: list[str] = [f"run folder: {w}" for w in run.warnings]
+    if breaker is None:
+        breaker = thresholds.assumed_breaker_timeout_s
+        if windows:
+            notes.append(f"breaker timeout unknown; recovery judged against an assumed {breaker:g} s")
+    allow = breaker + thresholds.recovery_margin_s
+    in_fault = np.zeros(len(t), dtype=bool)
+    in_either = np.zeros(len(t), dtype=bool)
+    for window in windows:
+        in_fault |= (t >= window.start_s) & (t <= window.end_s)
+        in_either |= (t >= window.start_s) & (t <= window.end_s + allow)
+    return GateContext(
+        run=run,
+        thresholds=thresholds,
+        t=t,
+        duration_s=duration,
+        warmup_s=warmup_seconds(duration, thresholds),
+        interval_s=interval,
+        windows=windows,
+        recovery_allow_s=allow,
+        in_fault=in_fault,
+        in_fault_or_recovery=in_either,
+        notes=notes,
+    )
