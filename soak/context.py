@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from soak.growth_sites import summarize
 from soak.rundir import Event, RunData
 from soak.thresholds import Thresholds
 from soak.verdict import Criterion, FaultWindow, Status, TrendLine
@@ -33,6 +34,7 @@ class GateContext:
     in_fault: BoolArray
     in_fault_or_recovery: BoolArray
     notes: list[str]
+    allocations: dict[str, Any] = field(default_factory=dict)
     lines: list[TrendLine] = field(default_factory=list)
     compared: dict[str, list[float]] = field(default_factory=dict)
 
@@ -116,6 +118,7 @@ def build_context(run: RunData, thresholds: Thresholds) -> GateContext:
         if windows:
             notes.append(f"breaker timeout unknown; recovery judged against an assumed {breaker:g} s")
     allow = breaker + thresholds.recovery_margin_s
+    warmup = warmup_seconds(duration, thresholds)
     in_fault = np.zeros(len(t), dtype=bool)
     in_either = np.zeros(len(t), dtype=bool)
     for window in windows:
@@ -126,11 +129,12 @@ def build_context(run: RunData, thresholds: Thresholds) -> GateContext:
         thresholds=thresholds,
         t=t,
         duration_s=duration,
-        warmup_s=warmup_seconds(duration, thresholds),
+        warmup_s=warmup,
         interval_s=interval,
         windows=windows,
         recovery_allow_s=allow,
         in_fault=in_fault,
         in_fault_or_recovery=in_either,
         notes=notes,
+        allocations=summarize(run.allocations, windows, warmup),
     )

@@ -442,4 +442,5 @@ def judge(run: RunData, thresholds: Thresholds) -> Verdict:
         notes=ctx.notes,
         thresholds=dict(thresholds.to_dict()),
         failure_rule=_failure_rule(run),
+        allocations=ctx.allocations,
     )

@@ -21,6 +21,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from soak.context import degradation_windows
 from soak.formatting import MEGABYTE, fmt_num
+from soak.plotfiles import PlotFile
 from soak.rundir import RunData
 from soak.verdict import Status, Verdict, worst
 
@@ -149,7 +150,7 @@ def _memory(c: _Canvas) -> Figure:
     if drawn:
         peak = float(np.nanmax(c.series("py_blocks", 1000.0)))
         bottom.set_ylim(0, peak * 1.15)  # from zero: a flat heap looks flat, a leak of objects still climbs visibly
-    c.title(figure, "rss.png", "Memory (RSS, USS) and Python heap blocks (not gated)")
+    c.title(figure, PlotFile.MEMORY, "Memory (RSS, USS) and Python heap blocks (not gated)")
     return figure
 
 
@@ -161,7 +162,7 @@ def _fds_threads(c: _Canvas) -> Figure:
     drawn = c.line(bottom, "threads", "threads", "#8c564b")
     c.trend(bottom, "threads", "threads", "#4a2c27")
     c.finish(bottom, "threads", drawn)
-    c.title(figure, "fds_threads.png", "File descriptors and threads")
+    c.title(figure, PlotFile.FDS_THREADS, "File descriptors and threads")
     return figure
 
 
@@ -182,7 +183,7 @@ def _tcp(c: _Canvas) -> Figure:
     ):
         c.trend(ax, column, name, colour)
     c.finish(ax, "sockets", drawn)
-    c.title(figure, "tcp.png", "TCP sockets by state")
+    c.title(figure, PlotFile.TCP, "TCP sockets by state")
     return figure
 
 
@@ -202,7 +203,7 @@ def _pool(c: _Canvas) -> Figure:
     if limit is not None:
         ax.axhline(limit, color="black", ls="--", lw=1.2, label=f"limit {limit}")
     c.finish(ax, "connections", drawn)
-    c.title(figure, "pool.png", "Upstream connection pool")
+    c.title(figure, PlotFile.POOL, "Upstream connection pool")
     return figure
 
 
@@ -216,7 +217,7 @@ def _breaker(c: _Canvas) -> Figure:
     ax.set_yticks([v for v, _ in BREAKER_TICKS], [name for _, name in BREAKER_TICKS])
     ax.set_ylim(-0.2, 2.4)
     c.finish(ax, "state", drawn)
-    c.title(figure, "breaker.png", "Circuit breaker state")
+    c.title(figure, PlotFile.BREAKER, "Circuit breaker state")
     return figure
 
 
@@ -229,7 +230,7 @@ def _throughput(c: _Canvas) -> Figure:
         offered = meta.users * meta.pace_per_user_s
         ax.axhline(offered, color="black", ls=":", lw=1.0, label=f"offered {offered:g}/s (paced)")
     c.finish(ax, "per second", drawn)
-    c.title(figure, "throughput.png", "Throughput and failures")
+    c.title(figure, PlotFile.THROUGHPUT, "Throughput and failures")
     return figure
 
 
@@ -242,28 +243,50 @@ def _latency(c: _Canvas) -> Figure:
         ("p99_ms", "p99", "#d62728"),
     ):
         drawn |= c.line(ax, column, label, colour)
+    c.trend(ax, "p50_ms", "p50", "#145214")
+    c.trend(ax, "p95_ms", "p95", "#8a4500")
     medians = c.verdict.compared.get("p95_ms")
     if medians is not None:
         windows = degradation_windows(c.verdict.warmup_s, c.verdict.duration_s)
         for index, ((start, end), median) in enumerate(zip(windows, medians, strict=True)):
-            bar = "p95 median, first/last tenth" if index == 0 else "_nolegend_"
+            bar = "p95 first-tenth median, fitted end" if index == 0 else "_nolegend_"
             ax.hlines(median, start / c.axis.divisor, end / c.axis.divisor, color="black", lw=2.2, label=bar)
     c.finish(ax, "latency (ms)", drawn)
     finite = c.series("p99_ms")[np.isfinite(c.series("p99_ms"))]
     if len(finite) and float(np.max(finite)) > 20 * max(float(np.median(finite)), 1e-9):
         ax.set_yscale("log")
-    c.title(figure, "latency.png", "Latency (Locust percentiles)")
+    c.title(figure, PlotFile.LATENCY, "Latency (Locust percentiles)")
     return figure
 
 
 FIGURES: Sequence[tuple[str, str, str, Callable[[_Canvas], Figure]]] = (
-    ("rss.png", "Memory", "RSS and USS in MB (10⁶ bytes); dashed: Theil–Sen trend after warm-up.", _memory),
-    ("fds_threads.png", "File descriptors and threads", "Open FDs and OS threads of the server process.", _fds_threads),
-    ("tcp.png", "TCP sockets", "Server sockets by state: client side, upstream side, CLOSE_WAIT, TIME_WAIT.", _tcp),
-    ("pool.png", "Connection pool", "Upstream pool connections by state, queued requests, and the limit.", _pool),
-    ("breaker.png", "Circuit breaker", "Breaker state over time: it should open only inside fault windows.", _breaker),
-    ("throughput.png", "Throughput", "Calls/s measured by Locust, unexpected failures/s, offered rate.", _throughput),
-    ("latency.png", "Latency", "p50/p95/p99 per interval; black bars: p95 medians compared for creep.", _latency),
+    (PlotFile.MEMORY, "Memory", "RSS and USS in MB (10⁶ bytes); dashed: Theil–Sen trend after warm-up.", _memory),
+    (
+        PlotFile.FDS_THREADS,
+        "File descriptors and threads",
+        "Open FDs and OS threads of the server process.",
+        _fds_threads,
+    ),
+    (PlotFile.TCP, "TCP sockets", "Server sockets by state: client side, upstream side, CLOSE_WAIT, TIME_WAIT.", _tcp),
+    (PlotFile.POOL, "Connection pool", "Upstream pool connections by state, queued requests, and the limit.", _pool),
+    (
+        PlotFile.BREAKER,
+        "Circuit breaker",
+        "Breaker state over time: it should open only inside fault windows.",
+        _breaker,
+    ),
+    (
+        PlotFile.THROUGHPUT,
+        "Throughput",
+        "Calls/s measured by Locust, unexpected failures/s, offered rate.",
+        _throughput,
+    ),
+    (
+        PlotFile.LATENCY,
+        "Latency",
+        "p50/p95/p99 per interval; dashed: Theil–Sen trends; black bars: the p95 first-tenth median and fitted end.",
+        _latency,
+    ),
 )
 
 

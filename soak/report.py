@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from soak.formatting import fmt_duration
+from soak.formatting import fmt_bytes, fmt_duration, fmt_interval, fmt_num
 from soak.gate import judge
 from soak.plots import Plot, render_plots
 from soak.rundir import RunData, load_run
@@ -66,6 +66,7 @@ def parameter_rows(run: RunData, verdict: Verdict) -> list[tuple[str, str]]:
         ("users", f"{meta.users:g}" if meta.users is not None else "n/a"),
         ("pace per user", f"{meta.pace_per_user_s:g} calls/s" if meta.pace_per_user_s is not None else "n/a"),
         ("call mix", mix),
+        ("what counts as a failed call", verdict.failure_rule),
         ("planned duration", _duration(meta.planned_duration_s)),
         ("actual duration", _duration(verdict.duration_s)),
         ("warm-up excluded from trends", _duration(verdict.warmup_s)),
@@ -84,6 +85,47 @@ def _server_environment(run: RunData) -> list[tuple[str, str]]:
     if not isinstance(env, dict) or not env:
         return []
     return [("server environment", " ".join(f"{k}={v}" for k, v in sorted(env.items())))]
+
+
+def projection_rows(verdict: Verdict) -> list[tuple[str, str, str, str]]:
+    """Each trend criterion's growth projected over a night, with its interval, against the night's budget."""
+    rows = []
+    for c in verdict.criteria:
+        p = c.projection_24h
+        if not p:
+            continue
+        unit = str(p.get("unit", ""))
+        rows.append(
+            (
+                c.name,
+                f"{fmt_num(float(p['value']), True)} {unit} (CI {fmt_interval(float(p['low']), float(p['high']))})",
+                f"{fmt_num(float(p['budget']))} {unit} in {float(p['hours']):g} h",
+                "within" if p.get("within_budget") else "not shown within",
+            )
+        )
+    return rows
+
+
+GROWTH_HEADERS = ("where", "allocation site", "live bytes gained", "live blocks gained")
+
+
+def growth_rows(verdict: Verdict) -> list[tuple[str, str, str, str]]:
+    """The top growing allocation sites after the warm-up, outside fault windows first (what a quiet night keeps)."""
+    rows = []
+    for key, where in (("outside_faults", "outside faults"), ("inside_faults", "inside faults")):
+        for row in verdict.allocations.get(key) or []:
+            rows.append((where, str(row["site"]), fmt_bytes(float(row["size_delta"])), f"{row['count_delta']:+,}"))
+    return rows
+
+
+def growth_caption(verdict: Verdict) -> str:
+    a = verdict.allocations
+    if not a:
+        return "The target exposed no allocation snapshots (our server: AUTODOCS_TRACEMALLOC_FRAMES)."
+    return (
+        f"{a['snapshots']} tracemalloc snapshots from {fmt_duration(float(a['from_s']))} to "
+        f"{fmt_duration(float(a['to_s']))}; traced memory {fmt_bytes(float(a['traced_delta']))} over that time."
+    )
 
 
 def _window_rows(verdict: Verdict) -> list[tuple[str, str, str, str, str, str]]:
@@ -143,6 +185,11 @@ def summary_markdown(run: RunData, verdict: Verdict, plots: Sequence[Plot]) -> s
         ("status", "criterion", "figure", "threshold", "reason"),
         ((str(c.status).upper(), c.name, c.figure, c.threshold, c.reason) for c in verdict.criteria),
     )
+    lines += ["", "## Over a night", ""]
+    lines += _md_table(("criterion", "projected growth", "budget", "verdict"), projection_rows(verdict))
+    lines += ["", "## What grows", "", growth_caption(verdict), ""]
+    if verdict.allocations:
+        lines += _md_table(GROWTH_HEADERS, growth_rows(verdict))
     lines += ["", "## Fault windows", ""]
     if verdict.fault_windows:
         lines += _md_table(("name", "start", "end", "faults", "recovery", "judged"), _window_rows(verdict))
@@ -246,6 +293,10 @@ def report_html(run: RunData, verdict: Verdict, plots: Sequence[Plot], images: M
         else "<p>No fault windows.</p>"
     )
     parameters = _html_table(("parameter", "value"), parameter_rows(run, verdict))
+    night = _html_table(("criterion", "projected growth", "budget", "verdict"), projection_rows(verdict))
+    growth = f"<p class='muted'>{_e(growth_caption(verdict))}</p>" + (
+        _html_table(GROWTH_HEADERS, growth_rows(verdict)) if verdict.allocations else ""
+    )
     thresholds = _html_table(("threshold", "value"), ((k, f"{v:g}") for k, v in verdict.thresholds.items()))
     notes = "".join(f"<li>{_e(n)}</li>" for n in verdict.notes)
     notes_html = f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
@@ -269,6 +320,8 @@ def report_html(run: RunData, verdict: Verdict, plots: Sequence[Plot], images: M
 <p class="muted">Grey: warm-up (excluded from trends). Red: fault windows. Dashed: Theil–Sen trends.</p>
 {figures}</section>
 <section id="criteria"><h2>All criteria</h2>{criteria}</section>
+<section id="night"><h2>Over a night</h2>{night}</section>
+<section id="growth"><h2>What grows</h2>{growth}</section>
 <section id="faults"><h2>Fault windows</h2>{windows}</section>
 <section id="parameters"><h2>Run parameters</h2>{parameters}
 <details><summary>Thresholds</summary>{thresholds}</details></section>

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from soak.allocations import AllocationSnapshot, read_snapshots
 from soak.columns import SAMPLE_COLUMNS, TEXT_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
@@ -129,6 +130,8 @@ class RunData:
     events: tuple[Event, ...]
     warnings: tuple[str, ...] = ()
     run_dir: Path | None = None
+    allocations: tuple[tuple[str, AllocationSnapshot], ...] = ()
+    """The target's allocation snapshots (label, snapshot), when the runner could take them."""
 
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
@@ -371,4 +374,7 @@ def load_run(run_dir: Path) -> RunData:
     except FileNotFoundError:
         warnings.append("events.jsonl is missing: no events (faults, shutdown) could be read")
         events = ()
-    return RunData(meta=meta, samples=samples, events=events, warnings=tuple(warnings), run_dir=run_dir)
+    allocations = tuple(read_snapshots(run_dir))
+    return RunData(
+        meta=meta, samples=samples, events=events, warnings=tuple(warnings), run_dir=run_dir, allocations=allocations
+    )

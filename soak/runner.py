@@ -40,6 +40,8 @@ import httpx2
 from mcp_locust.children import Child, StartupError, free_port, http_answers, wait_until
 from mcp_locust.workload import DEFAULT_MIX
 from pypi_mock.admin import set_faults
+from soak.allocations import fetch_snapshot
+from soak.context import warmup_seconds
 from soak.durations import format_duration
 from soak.procs import SignalFlag, pid_alive, start_child
 from soak.progress import ProgressStatus, ProgressWriter, format_progress
@@ -53,6 +55,8 @@ from soak.sampler import (
     TcpCounter,
 )
 from soak.schedule import FaultSchedule, ScheduleCursor, Transition, default_schedule, load_schedule
+from soak.snapshots import SnapshotTaker, snapshot_plan
+from soak.thresholds import Thresholds
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_LOCUSTFILE: Final = REPO_ROOT / "loadtests" / "locustfile.py"
@@ -69,6 +73,8 @@ SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "AUTODOCS_SHUTDOWN_GRACE": "10",
     "AUTODOCS_POOL_MAX_CONNECTIONS": "10",
     "AUTODOCS_LOG_LEVEL": "INFO",
+    # Allocation tracking (one frame) so the report can name the sites that grow; notes/server.md has its cost.
+    "AUTODOCS_TRACEMALLOC_FRAMES": "1",
 }
 SERVER_LOG: Final = "server.log"
 """The target's output in the run folder; the shutdown check reads its log lines from there."""
@@ -298,6 +304,8 @@ class SoakRun:
         self.locust_tail: LocustHistoryTail | None = None
         self.server_killed = False
         self.run_json_written = False
+        self.snapshot_base: str | None = None
+        self.snapshots: SnapshotTaker | None = None
 
     # -- the whole sequence --
 
@@ -400,6 +408,8 @@ class SoakRun:
             stop=self.stop,
         )
         self.scraper = MetricsScraper(f"{base}/metrics?format=json", headers=self._auth_headers())
+        if self.server_env.get("AUTODOCS_TRACEMALLOC_FRAMES", "0") not in ("", "0"):
+            self.snapshot_base = base
 
     def _start_external(self) -> None:
         assert self.config.target_cmd is not None and self.config.target_url is not None
@@ -430,6 +440,8 @@ class SoakRun:
             self.scraper = scraper
         else:
             scraper.close()
+        if fetch_snapshot(host, self._auth_headers(), top=1, timeout_s=5.0) is not None:
+            self.snapshot_base = host
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
@@ -546,6 +558,16 @@ class SoakRun:
             sampler, SamplesWriter(self.run_dir / "samples.csv"), self.config.sample_interval_s, self.t0
         )
         self.sampler_thread.start()
+        if self.snapshot_base is not None:
+            warmup = warmup_seconds(self.config.duration_s, Thresholds())
+            self.snapshots = SnapshotTaker(
+                self.snapshot_base,
+                self._auth_headers(),
+                self.run_dir,
+                snapshot_plan(self.config.duration_s, warmup, self.schedule),
+                self._t,
+                self.events.write,
+            )
         self.progress.note(
             f"soak {self.run_id}: {format_duration(self.config.duration_s)} against {self.target_url}, "
             f"{self.config.users} users x {self.config.pace:g} calls/s, {len(self.schedule.phases)} fault phases; "
@@ -564,6 +586,8 @@ class SoakRun:
                 return "completed"
             for transition in self.cursor.advance(t):
                 self._apply(transition)
+            if self.snapshots is not None:
+                self.snapshots.poll(t)
             code = self.server.poll()
             if code is not None:
                 self.events.write("server_exit", returncode=code)
@@ -578,7 +602,10 @@ class SoakRun:
             if self.sampler_thread.error is not None:
                 raise HarnessError(f"the sampler failed: {self.sampler_thread.error!r}")
             self.progress.update(format_progress(self._status(t)))
-            wake = min(t + 1.0, self.config.duration_s, self.cursor.next_at() or float("inf"))
+            snapshot_at = self.snapshots.next_at() if self.snapshots is not None else None
+            wake = min(
+                t + 1.0, self.config.duration_s, self.cursor.next_at() or float("inf"), snapshot_at or float("inf")
+            )
             self.stop.wait(max(0.0, wake - self._t()))
 
     def _apply(self, transition: Transition) -> None:
@@ -615,6 +642,8 @@ class SoakRun:
     def _measured_shutdown(self) -> None:
         assert self.server is not None and self.locust is not None and self.sampler_thread is not None
         self._close_open_phase()
+        if self.snapshots is not None:
+            self.snapshots.final()
         self.sampler_thread.stop()
         self.sampler_thread.sample_now()
         snapshot = self.scraper.read() if self.scraper is not None else None

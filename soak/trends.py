@@ -26,6 +26,7 @@ import numpy as np
 
 from soak.context import BoolArray, FloatArray, GateContext, degradation_windows
 from soak.formatting import MEGABYTE, SECONDS_PER_HOUR, fmt_duration, fmt_hours, fmt_interval, fmt_num, fmt_p
+from soak.growth_sites import reason_text
 from soak.plotfiles import PlotFile
 from soak.stats import Trend, fit_trend
 from soak.thresholds import Thresholds
@@ -300,7 +301,8 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
     ctx.lines.append(_trend_line(spec, trend))
     decision = decide(trend, _late(ctx, values, mask, trend), allowance, spec.quantum, spec.label, unit, th)
     proj = projection(trend, allowance * th.night_hours, spec.unit, th)
-    parts = [decision.reason, projection_text(proj), explained, extra]
+    sites = reason_text(ctx.allocations) if spec.column == "rss_bytes" else ""
+    parts = [decision.reason, projection_text(proj), explained, sites, extra]
     reason = "; ".join(part for part in parts if part)
     return [Criterion(spec.key, decision.status, _figure(trend, unit), threshold, reason, spec.group, spec.plot, proj)]
 
@@ -323,6 +325,11 @@ def judge_resources(ctx: GateContext) -> list[Criterion]:
     for spec in TREND_SPECS:
         criteria += _judge_resource(ctx, spec, memory_notes if spec.column == "rss_bytes" else "")
     return criteria
+
+
+def _latency_spec(name: str, column: str) -> TrendSpec:
+    what = column.removesuffix("_ms")
+    return TrendSpec(name, column, f"{what} latency", "ms", 1.0, lambda th: 0.0, 0.0, "degradation", PlotFile.LATENCY)
 
 
 def judge_latency(ctx: GateContext) -> list[Criterion]:
@@ -360,6 +367,7 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
             continue
         baseline = float(np.median(early))
         span_h = trend.span
+        ctx.lines.append(_trend_line(_latency_spec(name, column), trend))
         what = column.removesuffix("_ms")
         end = baseline + trend.estimate.slope * span_h
         ctx.compared[column] = [baseline, end]
