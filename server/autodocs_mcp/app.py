@@ -19,6 +19,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 
+from autodocs_mcp.allocations import AllocationTracker
 from autodocs_mcp.cache import DocCache
 from autodocs_mcp.config import Settings
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
@@ -59,6 +60,11 @@ class ServerState:
     known_tools: set[str] = field(default_factory=lambda: set(TOOL_NAMES))
     """Tool names the accounting middleware passes on to the SDK; a server that adds a tool adds its name here."""
     sessions_open: Any = None
+    allocations: AllocationTracker = field(init=False, repr=False)
+    """tracemalloc for this server's life (``AUTODOCS_TRACEMALLOC_FRAMES``) and its one-at-a-time snapshots."""
+
+    def __post_init__(self) -> None:
+        self.allocations = AllocationTracker(self.settings.tracemalloc_frames)
 
     @property
     def ready(self) -> bool:
@@ -146,23 +152,26 @@ async def prune_periodically(cache: DocCache, interval_s: float = PRUNE_INTERVAL
 def _lifespan(state: ServerState) -> Any:
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[ServerState]:
-        state.resources = open_resources(state.settings)
-        log.info(
-            "server_started",
-            upstream=state.settings.pypi_url,
-            cache_dir=str(state.settings.cache_dir),
-            pool_max_connections=state.settings.pool_max_connections,
-        )
-        maintenance = asyncio.create_task(prune_periodically(state.resources.cache), name="cache maintenance")
-        try:
-            yield state
-        finally:
-            maintenance.cancel()
-            await asyncio.gather(maintenance, return_exceptions=True)
-            resources, state.resources = state.resources, None
-            if resources is not None:
-                await close_resources(resources)
-            log.info("resources_closed")
+        # Tracing starts first and stops last, so the resources' own allocations are in every snapshot.
+        with state.allocations.tracing():
+            state.resources = open_resources(state.settings)
+            log.info(
+                "server_started",
+                upstream=state.settings.pypi_url,
+                cache_dir=str(state.settings.cache_dir),
+                pool_max_connections=state.settings.pool_max_connections,
+                tracemalloc_frames=state.settings.tracemalloc_frames,
+            )
+            maintenance = asyncio.create_task(prune_periodically(state.resources.cache), name="cache maintenance")
+            try:
+                yield state
+            finally:
+                maintenance.cancel()
+                await asyncio.gather(maintenance, return_exceptions=True)
+                resources, state.resources = state.resources, None
+                if resources is not None:
+                    await close_resources(resources)
+                log.info("resources_closed")
 
     return lifespan
 

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     http_header_timeout: Annotated[float, Gt(0), Le(3600)] = 10.0
     http_body_timeout: Annotated[float, Gt(0), Le(3600)] = 30.0
     shutdown_grace: Annotated[float, Ge(0), Le(3600)] = 30.0
+    # Frames per traced allocation for GET /debug/allocations; 0 leaves tracemalloc off (it costs CPU per allocation).
+    tracemalloc_frames: Annotated[int, Ge(0), Le(64)] = 0
 
     @field_validator("log_level", "response_mode", mode="before")
     @classmethod

@@ -1,9 +1,11 @@
-"""The streamable-HTTP face of the server: ``/mcp``, probes, ``/metrics``, the token check and the drain gate."""
+"""The streamable-HTTP face of the server: ``/mcp``, probes, ``/metrics``, ``/debug/allocations``, the token check
+and the drain gate."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 from typing import Any
 
@@ -12,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from autodocs_mcp.allocations import AllocationTracker, SnapshotBusy, TracingOff, parse_top
 from autodocs_mcp.app import ServerState
 from autodocs_mcp.metrics import render_prometheus
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-PROTECTED_PREFIXES = ("/mcp", "/metrics")
+PROTECTED_PREFIXES = ("/mcp", "/metrics", "/debug")
 
 
 def _add_routes(server: MCPServer[Any], state: ServerState) -> None:
@@ -36,6 +39,56 @@ def _add_routes(server: MCPServer[Any], state: ServerState) -> None:
         if request.query_params.get("format") == "json":
             return JSONResponse(snapshot)
         return PlainTextResponse(render_prometheus(snapshot), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    @server.custom_route("/debug/allocations", methods=["GET"])  # type: ignore[untyped-decorator]
+    async def allocations(request: Request) -> Response:
+        return await allocations_response(request, state.allocations)
+
+
+def loopback_peer(host: str | None) -> bool:
+    """True for a peer in 127.0.0.0/8 or ::1 (also written as ``::ffff:127.x.y.z``).
+
+    uvicorn replaces the peer with the ``X-Forwarded-For`` client when the connection comes from a trusted proxy
+    (127.0.0.1 and ::1 by default), so a local reverse proxy that sets the header passes its remote clients on as
+    what they are, not as loopback.
+    """
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _debug_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def allocations_response(request: Request, tracker: AllocationTracker) -> Response:
+    """``GET /debug/allocations?top=N``: the largest live allocation sites, for a loopback client only.
+
+    A snapshot names the server's files and costs a copy of every trace, so nobody off the machine may ask for one
+    (the Gate has already checked the bearer token when one is set).
+    """
+    if not loopback_peer(request.client.host if request.client else None):
+        return _debug_error(403, "forbidden", "allocation snapshots are served to loopback clients only")
+    try:
+        top = parse_top(request.query_params.get("top"))
+    except ValueError as exc:
+        return _debug_error(400, "invalid_argument", str(exc))
+    try:
+        body = await tracker.snapshot(top)
+    except TracingOff:
+        return _debug_error(409, "tracing_off", "set AUTODOCS_TRACEMALLOC_FRAMES to turn allocation tracking on")
+    except SnapshotBusy:
+        return _debug_error(429, "snapshot_busy", "another snapshot is being taken", {"Retry-After": "1"})
+    except TimeoutError:
+        message = "the snapshot did not finish in time; it goes on in the background, retry later"
+        return _debug_error(503, "snapshot_timeout", message, {"Retry-After": "5"})
+    return JSONResponse(body)
 
 
 class Gate:

@@ -11,6 +11,7 @@ import bisect
 import gc
 import math
 import sys
+import tracemalloc
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -105,12 +106,21 @@ class RequestMetrics:
 
 def python_heap() -> dict[str, int]:
     """Live Python allocator blocks and GC counts, so a reader of a rising RSS can tell leaked Python objects
-    (blocks rise with it) from allocator high-water and fragmentation (blocks flat). About 60 µs per call."""
+    (blocks rise with it) from allocator high-water and fragmentation (blocks flat). About 60 µs per call.
+
+    The ``tracemalloc_*`` keys say whether ``/debug/allocations`` can answer and what tracing holds now (traced
+    bytes is what the traced blocks weigh, not tracemalloc's own overhead); reading them is O(1).
+    """
     generations = gc.get_stats()
+    tracing = tracemalloc.is_tracing()
+    traced_bytes, _peak = tracemalloc.get_traced_memory()
     return {
         "allocated_blocks": sys.getallocatedblocks(),
         "gc_collections": sum(int(g["collections"]) for g in generations),
         "gc_uncollectable": sum(int(g["uncollectable"]) for g in generations),
+        "tracemalloc_tracing": tracing,
+        "tracemalloc_frames": tracemalloc.get_traceback_limit() if tracing else 0,
+        "tracemalloc_traced_bytes": traced_bytes,
     }
 
 
@@ -302,6 +312,21 @@ def render_prometheus(snapshot: Mapping[str, Any]) -> str:
         "autodocs_python_gc_uncollectable",
         "Objects the garbage collector found uncollectable.",
         python.get("gc_uncollectable", 0),
+    )
+    out.gauge(
+        "autodocs_python_tracemalloc_tracing",
+        "1 while tracemalloc traces allocations (AUTODOCS_TRACEMALLOC_FRAMES > 0).",
+        bool(python.get("tracemalloc_tracing", False)),
+    )
+    out.gauge(
+        "autodocs_python_tracemalloc_frames",
+        "Frames kept per traced allocation (0 when tracing is off).",
+        python.get("tracemalloc_frames", 0),
+    )
+    out.gauge(
+        "autodocs_python_tracemalloc_traced_bytes",
+        "Bytes of the live blocks tracemalloc traces now.",
+        python.get("tracemalloc_traced_bytes", 0),
     )
     out.gauge("autodocs_uptime_seconds", "Seconds since the server started.", float(snapshot.get("uptime_s", 0.0)))
     return "\n".join(out.lines) + "\n"

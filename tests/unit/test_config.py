@@ -36,6 +36,7 @@ HARDENING_DEFAULTS = {
     "AUTODOCS_SHUTDOWN_GRACE": ("shutdown_grace", 30.0),
     "AUTODOCS_RESPONSE_MODE": ("response_mode", "json"),
     "AUTODOCS_MAX_REQUEST_BYTES": ("max_request_bytes", MIB),
+    "AUTODOCS_TRACEMALLOC_FRAMES": ("tracemalloc_frames", 0),
 }
 
 # A value for every variable that differs from its default, with the typed value it must become.
@@ -70,6 +71,7 @@ OVERRIDES = {
     "AUTODOCS_MAX_REQUEST_BYTES": ("65536", 65536),
     "AUTODOCS_HTTP_HEADER_TIMEOUT": ("4", 4.0),
     "AUTODOCS_HTTP_BODY_TIMEOUT": ("12.5", 12.5),
+    "AUTODOCS_TRACEMALLOC_FRAMES": ("8", 8),
 }
 
 
@@ -199,3 +201,29 @@ def test_the_response_cap_is_derived_from_the_doc_size_unless_set(monkeypatch: p
 def test_the_token_is_masked_in_the_public_view(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTODOCS_HTTP_TOKEN", "s3cret-token-0123456789")
     assert load_settings().public_dict()["http_token"] == "***"
+
+
+def test_allocation_tracking_is_off_by_default_and_takes_zero_to_sixty_four_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().tracemalloc_frames == 0
+    for frames in ("0", "1", "64"):
+        monkeypatch.setenv("AUTODOCS_TRACEMALLOC_FRAMES", frames)
+        assert load_settings().tracemalloc_frames == int(frames)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_fragment"),
+    [("65", "<= 64"), ("-1", ">= 0"), ("1.5", "valid integer"), ("lots", "valid integer"), ("", "valid integer")],
+)
+def test_a_bad_tracemalloc_frame_count_is_reported_with_its_variable_and_the_allowed_range(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected_fragment: str
+) -> None:
+    monkeypatch.setenv("AUTODOCS_TRACEMALLOC_FRAMES", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert len(caught.value.problems) == 1
+    line = caught.value.problems[0]
+    assert line.startswith(f"AUTODOCS_TRACEMALLOC_FRAMES={value!r}: ")
+    assert expected_fragment in line
+    assert "(allowed: >= 0 and <= 64)" in line
