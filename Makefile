@@ -19,10 +19,11 @@ BENCH_TABLE := --benchmark-sort=name --benchmark-columns=min,median,max,rounds
 DURATION ?= 24h
 RUN ?=
 SOAK_ARGS ?=
+CALIBRATE_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report clean
+.PHONY: help venv test bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report calibrate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -83,6 +84,9 @@ soak: $(STAMP) ## soak our server under paced load and every fault, then judge i
 report: $(STAMP) ## re-render and re-judge a soak run folder (RUN=reports/<run-id>)
 	@test -n "$(RUN)" || { echo "usage: make report RUN=reports/<run-id>" >&2; exit 2; }
 	$(BIN)/autodocs-soak report $(RUN)
+
+calibrate: $(STAMP) ## gate calibration: false alarms and detection limits on synthetic series; table in notes/gate-calibration.md
+	$(BIN)/python -m soak.calibrate $(CALIBRATE_ARGS)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

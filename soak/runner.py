@@ -73,9 +73,11 @@ SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
     "AUTODOCS_SHUTDOWN_GRACE": "10",
     "AUTODOCS_POOL_MAX_CONNECTIONS": "10",
     "AUTODOCS_LOG_LEVEL": "INFO",
-    # Allocation tracking (one frame) so the report can name the sites that grow; notes/server.md has its cost.
-    "AUTODOCS_TRACEMALLOC_FRAMES": "1",
 }
+TRACE_ALLOCATIONS_ENV: Final[Mapping[str, str]] = {"AUTODOCS_TRACEMALLOC_FRAMES": "1"}
+"""``--trace-allocations``: one frame names the same sites as eight at a third of the cost (notes/server.md). Off by
+default: it makes every call ~2.6× dearer in server CPU and the first snapshot keeps 12–16 MiB, so a soak that is to
+judge what we ship measures without it, and a soak that is to find what grows turns it on."""
 SERVER_LOG: Final = "server.log"
 """The target's output in the run folder; the shutdown check reads its log lines from there."""
 MOCK_ARGS: Final = ("--hang-release-s", "30", "--slow-body-s", "3")
@@ -130,6 +132,8 @@ class RunConfig:
     locustfile: Path = DEFAULT_LOCUSTFILE
     progress_interval_s: float = 60.0
     ready_timeout_s: float = 60.0
+    trace_allocations: bool = False
+    """Turn on the target's allocation tracking (ours: AUTODOCS_TRACEMALLOC_FRAMES=1) and snapshot it."""
 
     @property
     def external(self) -> bool:
@@ -383,6 +387,7 @@ class SoakRun:
             **SERVER_ENV_DEFAULTS,
             "AUTODOCS_RATE_LIMIT_RPM": str(_rate_limit_rpm(self.config.users, self.config.pace)),
             "AUTODOCS_INDEX_TTL": f"{index_ttl_s(self.config.duration_s):g}",
+            **(TRACE_ALLOCATIONS_ENV if self.config.trace_allocations else {}),
             **self.config.server_env,
             "AUTODOCS_PYPI_URL": f"{self.mock_url}/pypi",
             "AUTODOCS_CACHE_DIR": str(self.run_dir / "cache"),
@@ -440,7 +445,7 @@ class SoakRun:
             self.scraper = scraper
         else:
             scraper.close()
-        if fetch_snapshot(host, self._auth_headers(), top=1, timeout_s=5.0) is not None:
+        if self.config.trace_allocations and fetch_snapshot(host, self._auth_headers(), top=1, timeout_s=5.0):
             self.snapshot_base = host
 
     def _auth_headers(self) -> dict[str, str]:

@@ -26,7 +26,7 @@ class Thresholds:
     tenth's level, the throughput ratio compares the last tenth with the first.
 
     A trend is broken once its interval clears the allowance on ``min_decision_points`` points, by at least
-    ``min_leak_steps`` whole steps for a counter, while its second half still grows at ``sustained_fraction`` of
+    ``min_leak_steps`` whole steps for a counter, while each half of the trend data grows at ``sustained_fraction`` of
     the whole slope or more. Projections are over ``night_hours``, against the allowance times that many hours.
     """
 
@@ -48,7 +48,7 @@ class Thresholds:
     min_trend_points: int = 10
     min_decision_points: int = 30
     min_leak_steps: float = 3.0
-    sustained_fraction: float = 0.25
+    sustained_fraction: float = 0.5
     night_hours: float = 24.0
     degradation_min_samples: int = 5
     shutdown_margin_s: float = 1.0

@@ -3,9 +3,10 @@
 A criterion decides as soon as the evidence is clear, not after a fixed number of minutes:
 
 * **broken** when the whole confidence interval of the slope lies above the allowance, on enough points, by enough
-  whole steps for a counter, *and* the second half of the trend data still grows (faster than the allowance and at
-  least ``sustained_fraction`` of the whole slope). A leak keeps growing; a bounded cache filling, a transient that
-  is released, or a step of warm-up growth stops, and such growth is not called a leak on a short run.
+  whole steps for a counter, *and* each half of the trend data grows on its own (faster than the allowance and at
+  least ``sustained_fraction`` of the whole slope). A leak grows all along; a bounded cache filling stops, and a
+  transient held, a level shift of the allocator or a step of warm-up growth comes in one burst, so such growth
+  is not called a leak on a short run.
 * **held** when the interval's upper bound (and, for a whole-step counter, its resolution) is within the allowance.
 * **inconclusive** otherwise, with why and roughly how long a run would need.
 
@@ -115,24 +116,41 @@ def needed_hours(trend: Trend, allowance: float, quantum: float, thresholds: Thr
     return min(needed / (1.0 - fraction), needed + thresholds.warmup_max_s / SECONDS_PER_HOUR)
 
 
+def _grows_on(half: Trend | None, whole: Trend, allowance: float, th: Thresholds) -> bool:
+    """A half of the trend data grows like the whole: faster than the allowance and ``sustained_fraction`` of it."""
+    if half is None:
+        return False
+    slope = half.estimate.slope
+    return slope > allowance and slope >= th.sustained_fraction * whole.estimate.slope
+
+
 def decide(
-    trend: Trend, late: Trend | None, allowance: float, quantum: float, label: str, unit: str, th: Thresholds
+    trend: Trend,
+    halves: tuple[Trend | None, Trend | None],
+    allowance: float,
+    quantum: float,
+    label: str,
+    unit: str,
+    th: Thresholds,
 ) -> Decision:
-    """Broken, held or inconclusive for one fitted series (see the module docstring for the rule)."""
+    """Broken, held or inconclusive for one fitted series and its two halves (see the module docstring)."""
     est = trend.estimate
+    early, late = halves
     span_text = fmt_duration(trend.span * SECONDS_PER_HOUR)
     resolution = quantum / trend.span if quantum > 0 and trend.span > 0 else 0.0
     enough_points = est.points >= th.min_decision_points
     enough_steps = quantum <= 0 or est.low * trend.span >= th.min_leak_steps * quantum
     clear = est.low > allowance and enough_points and enough_steps
+    early_slope = early.estimate.slope if early is not None else math.nan
     late_slope = late.estimate.slope if late is not None else math.nan
-    sustained = late is not None and late_slope > allowance and late_slope >= th.sustained_fraction * est.slope
+    sustained = _grows_on(early, trend, allowance, th) and _grows_on(late, trend, allowance, th)
+    halves_text = f"first half {fmt_num(early_slope, True)}, second half {fmt_num(late_slope, True)} {unit}"
     if clear and sustained:
         return Decision(
             Status.BROKEN,
             f"{label} grows {fmt_num(est.slope, True)} {unit} over {span_text} after warm-up, and even the CI's "
-            f"lower bound {fmt_num(est.low, True)} exceeds the {fmt_num(allowance)} {unit} allowance; the second "
-            f"half still grows {fmt_num(late_slope, True)} {unit}",
+            f"lower bound {fmt_num(est.low, True)} exceeds the {fmt_num(allowance)} {unit} allowance; it grows in "
+            f"both halves ({halves_text})",
         )
     if max(est.high, resolution) <= allowance:
         held = f"{label} slope {fmt_num(est.slope, True)} {unit}; the CI's upper bound is within the allowance"
@@ -140,9 +158,9 @@ def decide(
     needed = fmt_hours(needed_hours(trend, allowance, quantum, th))
     if clear:
         why = (
-            f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but the second half only "
-            f"{fmt_num(late_slope, True)} {unit}: growth that stops (a bounded structure filling, a transient "
-            "released) is not called a leak"
+            f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but not in both halves alike "
+            f"({halves_text}): growth that stops or comes in one burst (a bounded structure filling, a transient "
+            "held, a step) is not called a leak"
         )
     elif est.low > allowance and not enough_points:
         why = f"{label} grows, but on only {est.points} points (a decision needs {th.min_decision_points})"
@@ -203,10 +221,10 @@ def _fit(ctx: GateContext, values: FloatArray, mask: BoolArray) -> Trend | None:
     )
 
 
-def _late(ctx: GateContext, values: FloatArray, mask: BoolArray, trend: Trend) -> Trend | None:
-    """The same fit over the second half of the trend's time span."""
+def _halves(ctx: GateContext, values: FloatArray, mask: BoolArray, trend: Trend) -> tuple[Trend | None, Trend | None]:
+    """The same fit over the first and over the second half of the trend's time span."""
     middle = (trend.x_start + trend.x_end) / 2.0 * SECONDS_PER_HOUR
-    return _fit(ctx, values, mask & (ctx.t >= middle))
+    return _fit(ctx, values, mask & (ctx.t < middle)), _fit(ctx, values, mask & (ctx.t >= middle))
 
 
 def _trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
@@ -299,7 +317,7 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
             reason = f"{reason}: {explained}"
         return [Criterion(spec.key, Status.INCONCLUSIVE, "too few samples", threshold, reason, spec.group, spec.plot)]
     ctx.lines.append(_trend_line(spec, trend))
-    decision = decide(trend, _late(ctx, values, mask, trend), allowance, spec.quantum, spec.label, unit, th)
+    decision = decide(trend, _halves(ctx, values, mask, trend), allowance, spec.quantum, spec.label, unit, th)
     proj = projection(trend, allowance * th.night_hours, spec.unit, th)
     sites = reason_text(ctx.allocations) if spec.column == "rss_bytes" else ""
     parts = [decision.reason, projection_text(proj), explained, sites, extra]
@@ -378,7 +396,7 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
                                       PlotFile.LATENCY))  # fmt: skip
             continue
         allowance = baseline * (limit - 1.0) / span_h
-        decision = decide(trend, _late(ctx, values, mask, trend), allowance, 0.0, f"median {what}", "ms/h", th)
+        decision = decide(trend, _halves(ctx, values, mask, trend), allowance, 0.0, f"median {what}", "ms/h", th)
         est = trend.estimate
         figure = (
             f"{fmt_num(baseline)} → {fmt_num(end)} ms over {fmt_duration(span_h * SECONDS_PER_HOUR)} "

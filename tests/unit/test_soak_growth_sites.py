@@ -73,9 +73,10 @@ def test_the_plan_snapshots_the_warm_up_end_every_fault_boundary_after_it_and_ev
     schedule = FaultSchedule((FaultPhase("early", 10, 20, {}), FaultPhase("storm", 4000, 4600, {})))
     plan = snapshot_plan(3 * 3600.0, 1800.0, schedule)
     times = [t for t, _label in plan]
-    assert times == sorted(times) and times[0] == 1800.0
+    assert times == sorted(times) and (1800.0, "warm-up end") in plan
+    assert plan[0] == (10.0, "primer")
     assert (4000.0, "storm start") in plan and (4600.0, "storm end") in plan
-    assert (5400.0, "hourly") in plan and not any(t < 1800.0 for t in times)
+    assert (5400.0, "hourly") in plan and not any(10.0 < t < 1800.0 for t in times)
     many = FaultSchedule(tuple(FaultPhase(f"p{i}", 100.0 + 10 * i, 105.0 + 10 * i, {}) for i in range(200)))
     assert len(snapshot_plan(10_000.0, 50.0, many)) == MAX_SNAPSHOTS - 1
 
