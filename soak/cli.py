@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from mcp_locust.failure_rule import DEFAULT_RULE_NAME
 from soak.durations import DurationError, parse_duration
 from soak.runner import DEFAULT_LOCUSTFILE, DEFAULT_NAMES, DEFAULT_PACE, DEFAULT_USERS, ConfigError, RunConfig, run_soak
 from soak.schedule import ScheduleError
@@ -101,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra setting for our server (repeatable)",
     )
     run.add_argument(
+        "--failure-rule",
+        default=DEFAULT_RULE_NAME,
+        help="what counts as a failed call: default (isError, success: false or an error object in the payload), "
+        "is-error, or checks joined by commas (is_error,success_false,error_object)",
+    )
+    run.add_argument(
         "--trace-allocations",
         action="store_true",
         help="turn on the target's allocation tracking (ours: AUTODOCS_TRACEMALLOC_FRAMES=1; ~2.6x server CPU per "
@@ -183,6 +190,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             locustfile=args.locustfile,
             progress_interval_s=args.progress_interval,
             trace_allocations=args.trace_allocations,
+            failure_rule=args.failure_rule,
         )
         outcome = run_soak(config, out)
     except (ConfigError, ScheduleError, ValueError, OSError) as exc:

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 from mcp_locust.children import Child, StartupError, free_port, http_answers, wait_until
+from mcp_locust.failure_rule import DEFAULT_RULE_NAME, describe_rule, parse_failure_rule
 from mcp_locust.workload import DEFAULT_MIX
 from pypi_mock.admin import set_faults
 from soak.allocations import fetch_snapshot
@@ -132,6 +133,8 @@ class RunConfig:
     locustfile: Path = DEFAULT_LOCUSTFILE
     progress_interval_s: float = 60.0
     ready_timeout_s: float = 60.0
+    failure_rule: str = DEFAULT_RULE_NAME
+    """What counts as a failed call (``mcp_locust.failure_rule``): by default isError, success: false or an error."""
     trace_allocations: bool = False
     """Turn on the target's allocation tracking (ours: AUTODOCS_TRACEMALLOC_FRAMES=1) and snapshot it."""
 
@@ -161,6 +164,10 @@ def validate_config(config: RunConfig) -> None:
     for key in config.server_env:
         if not key.startswith("AUTODOCS_"):
             problems.append(f"--server-env {key}: only AUTODOCS_* settings can be given")
+    try:
+        parse_failure_rule(config.failure_rule)
+    except ValueError as exc:
+        problems.append(f"--failure-rule: {exc}")
     if not config.locustfile.is_file():
         problems.append(f"locustfile {config.locustfile} does not exist")
     if problems:
@@ -477,6 +484,8 @@ class SoakRun:
                 "mix": self.config.mix or DEFAULT_MIX,
                 "templates": self.config.templates,
                 "model": "constant_throughput (paced, below saturation)",
+                "failure_rule": self.config.failure_rule,
+                "failure_rule_text": describe_rule(parse_failure_rule(self.config.failure_rule)),
             },
             "pool_max_connections": int(env["AUTODOCS_POOL_MAX_CONNECTIONS"]) if ours else None,
             "breaker_timeout_s": env_float("AUTODOCS_CIRCUIT_BREAKER_TIMEOUT"),
@@ -523,6 +532,8 @@ class SoakRun:
             str(self.config.names),
             "--mcp-path",
             path,
+            "--mcp-failure-rule",
+            self.config.failure_rule,
         ]
         for option, value in (("--mcp-mix", self.config.mix), ("--mcp-templates", self.config.templates)):
             if value:

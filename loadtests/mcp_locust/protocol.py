@@ -1,8 +1,9 @@
 """The MCP streamable-HTTP wire protocol as pure functions, so the Locust user stays a thin shell around them.
 
 Failure reasons are deliberately short and drawn from a small vocabulary ("HTTP 503", "JSON-RPC -32602",
-"tool error: package_not_found", "bad body"): Locust groups its failure table by the exact reason string, so
-anything that embeds request-specific text (ids, names, pydantic input values) would explode that table.
+"tool error: package_not_found", "payload: success=false (package_not_found)", "bad body"): Locust groups its
+failure table by the exact reason string, so anything that embeds request-specific text (ids, names, pydantic
+input values) would explode that table. Which tool results are failures at all is a ``FailureRule``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from mcp_locust.failure_rule import DEFAULT_RULE, FailureRule, payload_failure
 
 JSONRPC_VERSION = "2.0"
 DEFAULT_PROTOCOL_VERSION = "2025-11-25"
@@ -182,27 +185,47 @@ def describe_tool_error(result: Message) -> str:
     return "tool error"
 
 
-def judge_tool_result(result: Message, expect_error: str | None = None) -> Outcome:
-    """Success means no ``isError`` normally, and exactly the expected error code when one is expected."""
-    is_error = result.get("isError") is True
-    if expect_error is None:
-        return Outcome(False, describe_tool_error(result), result) if is_error else Outcome(True, result=result)
-    if not is_error:
+def judge_tool_result(result: Message, expect_error: str | None = None, rule: FailureRule = DEFAULT_RULE) -> Outcome:
+    """Success means no enabled check of ``rule`` fires normally, and exactly the expected error when one is expected.
+
+    ``isError`` is judged first and keeps its reasons; the payload is only inspected when it did not fire. For an
+    expected error, a payload failure counts as the error having happened, matched by its ``error.code``.
+    """
+    if rule.is_error and result.get("isError") is True:
+        if expect_error is None:
+            return Outcome(False, describe_tool_error(result), result)
+        if _expected(expect_error, tool_error_code(result), result):
+            return Outcome(True, result=result)
+        return Outcome(False, f"expected {expect_error}, got {describe_tool_error(result)}", result)
+    payload = payload_failure(result, rule)
+    if payload is None:
+        if expect_error is None:
+            return Outcome(True, result=result)
         return Outcome(False, f"expected {expect_error}, got success", result)
-    code = tool_error_code(result)
-    matched = code == expect_error if code is not None else expect_error in result_text(result)
-    if matched:
+    if expect_error is None:
+        return Outcome(False, payload.reason, result)
+    if _expected(expect_error, payload.code, result):
         return Outcome(True, result=result)
-    return Outcome(False, f"expected {expect_error}, got {describe_tool_error(result)}", result)
+    return Outcome(False, f"expected {expect_error}, got {payload.reason}", result)
+
+
+def _expected(expect_error: str, code: str | None, result: Message) -> bool:
+    """The server's own code decides when it gives one; only without a code is the text searched."""
+    return code == expect_error if code is not None else expect_error in result_text(result)
 
 
 def classify_tool_call(
-    status: int, content_type: str, body: bytes, request_id: int, expect_error: str | None = None
+    status: int,
+    content_type: str,
+    body: bytes,
+    request_id: int,
+    expect_error: str | None = None,
+    rule: FailureRule = DEFAULT_RULE,
 ) -> Outcome:
     reply = classify_reply(status, content_type, body, request_id)
     if not reply.ok or reply.result is None:
         return expected_instead(reply, expect_error)
-    return judge_tool_result(reply.result, expect_error)
+    return judge_tool_result(reply.result, expect_error, rule)
 
 
 def expected_instead(failure: Outcome, expect_error: str | None) -> Outcome:

@@ -7,7 +7,9 @@ would time the headers and not the call.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 from argparse import Namespace
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +21,17 @@ from locust.env import Environment
 from locust.event import EventHook
 
 from mcp_locust import protocol
+from mcp_locust.failure_rule import (
+    CHECKS,
+    DEFAULT_RULE,
+    DEFAULT_RULE_NAME,
+    NAMED_RULES,
+    FailureRule,
+    parse_failure_rule,
+)
 from mcp_locust.protocol import Outcome
+
+logger = logging.getLogger(__name__)
 
 INITIALIZE_ROW = "initialize"
 INITIALIZED_ROW = "notifications/initialized"
@@ -45,6 +57,14 @@ def add_mcp_user_options(parser: LocustArgumentParser) -> None:
     parser.add_argument(
         "--mcp-timeout", default=None, help="connect and network timeout per request in seconds (default 30)"
     )
+    parser.add_argument(
+        "--mcp-failure-rule",
+        default=None,
+        help=(
+            f"which tool results are failed calls: {' | '.join(NAMED_RULES)} | a list of checks "
+            f"({','.join(CHECKS)}) (default {DEFAULT_RULE_NAME}, McpUser.failure_rule; see notes/locust.md)"
+        ),
+    )
 
 
 def listen(hook: EventHook, handler: Callable[..., None]) -> None:
@@ -52,7 +72,33 @@ def listen(hook: EventHook, handler: Callable[..., None]) -> None:
     hook.add_listener(handler)  # type: ignore[no-untyped-call]  # locust's EventHook is not annotated
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed_rule(text: str) -> FailureRule:
+    return parse_failure_rule(text)
+
+
+def failure_rule_for(environment: Environment, fallback: FailureRule = DEFAULT_RULE) -> FailureRule:
+    """``--mcp-failure-rule`` read at spawn time (UI edits and a master's value apply), else ``fallback``."""
+    text = option(environment, "mcp_failure_rule")
+    if text is None:
+        return fallback
+    try:
+        return _parsed_rule(str(text))
+    except ValueError as exc:
+        raise ValueError(f"--mcp-failure-rule: {exc}") from None
+
+
+def validate_user_options(environment: Environment, **_kwargs: object) -> None:
+    """Fail at start with the bad option named, not later in every spawned user (as scenarios.py does for its own)."""
+    try:
+        failure_rule_for(environment)
+    except ValueError as exc:
+        logger.error("bad --mcp-* option: %s", exc)
+        raise SystemExit(2) from None
+
+
 listen(events.init_command_line_parser, add_mcp_user_options)
+listen(events.init, validate_user_options)
 
 
 class _SessionExpired(Exception):
@@ -80,8 +126,10 @@ class McpUser(FastHttpUser):
     mcp_token: str | None = None
     protocol_version: str = protocol.DEFAULT_PROTOCOL_VERSION
     request_timeout: float = 30.0
+    failure_rule: FailureRule = DEFAULT_RULE
 
     def __init__(self, environment: Environment) -> None:
+        self.failure_rule = failure_rule_for(environment, self.failure_rule)
         self.mcp_path = str(option(environment, "mcp_path") or self.mcp_path)
         self.mcp_token = option(environment, "mcp_token") or self.mcp_token
         self.protocol_version = str(option(environment, "mcp_protocol_version") or self.protocol_version)
@@ -119,7 +167,7 @@ class McpUser(FastHttpUser):
         body = protocol.encode(protocol.initialize_request(request_id, self.protocol_version))
         headers = protocol.request_headers(None, None, self.mcp_token)
         with self._post(body, headers, row) as response:
-            outcome = _outcome_of(response, request_id, None, tool_call=False)
+            outcome = _outcome_of(response, request_id, None, self.failure_rule, tool_call=False)
             if not outcome.ok or outcome.result is None:
                 response.failure(outcome.reason)
                 return False
@@ -168,7 +216,7 @@ class McpUser(FastHttpUser):
         with self._post(body, headers, row) as response:
             if retry_on_expiry and response.status_code == 404:
                 raise _SessionExpired
-            outcome = _outcome_of(response, request_id, expect_error)
+            outcome = _outcome_of(response, request_id, expect_error, self.failure_rule)
             if outcome.ok:
                 response.success()
             else:
@@ -187,7 +235,12 @@ def _failure_of(response: ResponseContextManager) -> Outcome:
 
 
 def _outcome_of(
-    response: ResponseContextManager, request_id: int, expect_error: str | None, *, tool_call: bool = True
+    response: ResponseContextManager,
+    request_id: int,
+    expect_error: str | None,
+    rule: FailureRule,
+    *,
+    tool_call: bool = True,
 ) -> Outcome:
     error = response.request_meta.get("exception")
     if response.status_code == 0 or (error is not None and 200 <= response.status_code < 300):
@@ -201,7 +254,7 @@ def _outcome_of(
         body = b""  # a non-2xx whose body broke off: its status is the reason anyway
     if not tool_call:
         return protocol.classify_reply(response.status_code, content_type, body, request_id)
-    return protocol.classify_tool_call(response.status_code, content_type, body, request_id, expect_error)
+    return protocol.classify_tool_call(response.status_code, content_type, body, request_id, expect_error, rule)
 
 
 def _header(response: ResponseContextManager, name: str) -> str:
