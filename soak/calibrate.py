@@ -247,7 +247,7 @@ MEMORY_MODELS = (
         memory_cache_fill,
         "the first model plus a bounded cache: +30 MB filling linearly from the start until a random 20–50 % of "
         "the run, then flat. No cache-tier columns are given (an external target), so the gate's bounded-tier "
-        "explanation does not apply; only its rule that growth must persist into the second half tells it from a leak.",
+        "explanation does not apply; only its rule that growth must go on in both halves tells it from a leak.",
     ),
 )
 
@@ -700,7 +700,7 @@ def render(results: Results, out: Path, today: dt.date | None = None) -> str:
         f"slope with Sen's {_percent(1 - th.alpha)} interval, widened for lag-1 autocorrelation (`soak/stats.py`), "
         "is **broken** only when the interval's lower bound is above the allowance on at least "
         f"{th.min_decision_points} points, by at least {th.min_leak_steps:g} whole steps for a counter, and the "
-        "second half of the trend span still grows faster than the allowance and at ≥ "
+        "each half of the trend span grows on its own, faster than the allowance and at ≥ "
         f"{th.sustained_fraction:g} of the whole slope; **held** when the upper bound (and a counter's one-step "
         "resolution) is within the allowance; else **inconclusive**. "
         f"Allowances: memory {th.memory_growth_mb_per_h:g} MB/h, FDs {th.fd_growth_per_h:g}/h, threads "

@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -43,31 +43,39 @@ TCP_ESTABLISHED: Final = 1
 TCP_TIME_WAIT: Final = 6
 TCP_CLOSE_WAIT: Final = 8
 
-TcpRow = tuple[int, int, int]
-"""(state, local port, remote port) of one TCP socket."""
+TcpRow = tuple[int, int, int, int]
+"""(state, local port, remote port, inode) of one TCP socket; inode 0 where the kernel reports none (TIME_WAIT)."""
 
 
-def classify_tcp(rows: Iterable[TcpRow], listen_port: int | None, upstream_port: int | None) -> Sample:
-    """Count the server's sockets by role and state from the machine's socket table, by port alone.
+def classify_tcp(
+    rows: Iterable[TcpRow], listen_port: int | None, upstream_port: int | None, owned: Container[int] | None = None
+) -> Sample:
+    """Count the server's sockets by role and state: clients and closing sockets by port, upstream by owner.
 
-    The server's side of a client connection has the listening port as its local port; its side of an upstream
-    connection has the mock's port as its remote port. The peers' sides have them the other way round, so they
-    are not counted. TIME_WAIT sockets belong to no process any more, which is why ports and not owners decide.
+    A client connection is an ESTABLISHED socket whose local port is the listening port. An upstream connection is
+    an ESTABLISHED socket the server's process tree owns (its inode is in ``owned``; ``owned=None`` means every row
+    is the tree's own already, as psutil's per-process lists are) on any other local port: every outbound
+    connection of the target, wherever it goes, so an external server with no mock (or another upstream) shows a
+    socket leak here and not only as descriptors. For our server that is exactly its pool to the mock. A socket
+    whose remote port is the listening port is never upstream: it is a client's side (or the target calling
+    itself, a connection its accepted side already counts once, as a client).
+
+    CLOSE_WAIT and TIME_WAIT stay by port (local = listening port, or remote = ``upstream_port``): TIME_WAIT
+    sockets belong to no process any more, so only ports can attribute them; the peers' sides have the ports the
+    other way round and are not counted.
     """
     clients = upstream = close_wait = time_wait = 0
-    for state, local_port, remote_port in rows:
-        ours = local_port == listen_port or remote_port == upstream_port
-        if not ours:
-            continue
+    for state, local_port, remote_port, inode in rows:
         if state == TCP_ESTABLISHED:
             if local_port == listen_port:
                 clients += 1
-            else:
+            elif remote_port != listen_port and (owned is None or (inode != 0 and inode in owned)):
                 upstream += 1
-        elif state == TCP_CLOSE_WAIT:
-            close_wait += 1
-        elif state == TCP_TIME_WAIT:
-            time_wait += 1
+        elif local_port == listen_port or remote_port == upstream_port:
+            if state == TCP_CLOSE_WAIT:
+                close_wait += 1
+            elif state == TCP_TIME_WAIT:
+                time_wait += 1
     return {"tcp_clients": clients, "tcp_upstream": upstream, "tcp_close_wait": close_wait, "tcp_time_wait": time_wait}
 
 
@@ -77,38 +85,39 @@ _NLM_F_REQUEST_DUMP: Final = 0x301
 _NLMSG_ERROR: Final = 2
 _NLMSG_DONE: Final = 3
 _NLMSG_HEADER: Final = struct.Struct("=IHHII")
+_NLMSG_KIND: Final = struct.Struct("=IH")
 _DIAG_REQUEST: Final = struct.Struct("=BBBxI48x")
 _DIAG_MAX_BYTES: Final = 64 << 20
 _WANTED_STATES: Final = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE_WAIT) | (1 << TCP_TIME_WAIT)
+# inet_diag_msg: family, state, timer, retrans (one byte each), the 48-byte inet_diag_sockid (ports first, big
+# endian), then expires, rqueue, wqueue, uid and inode as native 32-bit integers.
+_PORTS: Final = struct.Struct(">HH")
+_INODE: Final = struct.Struct("=I")
+_DIAG_INODE_OFFSET: Final = 4 + 48 + 16
+_DIAG_MSG_BYTES: Final = _DIAG_INODE_OFFSET + _INODE.size
 
 
 _INET_DIAG_REQ_BYTECODE: Final = 1
-_BC_JMP, _BC_S_GE, _BC_S_LE, _BC_D_GE, _BC_D_LE = 1, 2, 3, 4, 5
+_BC_JMP, _BC_D_GE, _BC_D_LE = 1, 4, 5
 _BC_OP: Final = struct.Struct("=BBH")
 _RTATTR: Final = struct.Struct("=HH")
 
 
-def _port_equals(ge: int, le: int, port: int) -> bytes:
-    """``port >= p and port <= p`` (ops every kernel has): 16 bytes; a mismatch jumps 4 bytes past the end."""
-    return _BC_OP.pack(ge, 8, 20) + _BC_OP.pack(0, 0, port) + _BC_OP.pack(le, 8, 12) + _BC_OP.pack(0, 0, port)
+def exclude_remote_port(port: int) -> bytes:
+    """inet_diag bytecode dropping the sockets whose remote port is ``port`` (ops every kernel has): 20 bytes.
 
-
-def port_filter(local_port: int | None, remote_port: int | None) -> bytes:
-    """inet_diag bytecode keeping sockets with this local port OR this remote port (either may be None).
-
-    Compiled the way ``ss`` does: after each op the kernel jumps ``yes`` or ``no`` bytes, landing exactly on the
-    end accepts and 4 bytes past it rejects. For "A or B", a 4-byte unconditional jump to the end follows A, so
-    A's reject lands on B.
+    After each op the kernel jumps ``yes`` or ``no`` bytes; landing exactly on the end accepts, 4 bytes past it
+    rejects, and its audit insists that the chain of ``yes`` jumps ends exactly on the end. So: ``dport >= p``
+    fails → accept; ``dport <= p`` fails → accept; both held → an unconditional jump (which takes ``no``) past the
+    end rejects.
     """
-    clauses = [
-        _port_equals(ge, le, port)
-        for ge, le, port in ((_BC_S_GE, _BC_S_LE, local_port), (_BC_D_GE, _BC_D_LE, remote_port))
-        if port is not None
-    ]
-    code = clauses[0] if clauses else b""
-    for clause in clauses[1:]:
-        code += _BC_OP.pack(_BC_JMP, 4, len(clause) + 4) + clause
-    return code
+    return (
+        _BC_OP.pack(_BC_D_GE, 8, 20)
+        + _BC_OP.pack(0, 0, port)
+        + _BC_OP.pack(_BC_D_LE, 8, 12)
+        + _BC_OP.pack(0, 0, port)
+        + _BC_OP.pack(_BC_JMP, 4, 8)
+    )
 
 
 def sock_diag_tcp(
@@ -117,10 +126,9 @@ def sock_diag_tcp(
     """The TCP sockets of this network namespace in ``states`` (and passing ``bytecode``), from sock_diag netlink.
 
     This is what ``ss`` uses. Reading ``/proc/net/tcp`` (which psutil's per-process ``net_connections`` also
-    parses, for IPv4 and IPv6) costs about 5 ms per table here, because the kernel walks its whole established
-    hash table for it; a netlink dump costs about half, only the families in use are asked for, and the kernel
-    drops the sockets on other ports (a machine with thousands of TIME_WAIT sockets from other programs would
-    otherwise cost a millisecond or more to parse).
+    parses, for IPv4 and IPv6) costs about 5 ms per table here; a netlink dump costs about 1 ms, almost all of it
+    the kernel's walk of its established hash table (262,144 buckets on this 23 GB machine), whatever the dump
+    returns. So each family asked costs a walk, and a filter saves only the parsing (about 0.6 µs a socket).
     """
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as sock:
         sock.settimeout(timeout_s)
@@ -138,7 +146,7 @@ def sock_diag_tcp(
             received += len(data)
             offset = 0
             while offset + _NLMSG_HEADER.size <= len(data):
-                length, kind, _flags, _seq, _pid = _NLMSG_HEADER.unpack_from(data, offset)
+                length, kind = _NLMSG_KIND.unpack_from(data, offset)
                 if length < _NLMSG_HEADER.size:
                     raise OSError("sock_diag: malformed netlink message")
                 if kind == _NLMSG_DONE:
@@ -147,25 +155,76 @@ def sock_diag_tcp(
                     (code,) = struct.unpack_from("=i", data, offset + _NLMSG_HEADER.size)
                     raise OSError(-code, f"sock_diag: {os.strerror(-code)}")
                 body = offset + _NLMSG_HEADER.size
-                if kind == _SOCK_DIAG_BY_FAMILY and length >= _NLMSG_HEADER.size + 8:
-                    local_port, remote_port = struct.unpack_from(">HH", data, body + 4)
-                    rows.append((data[body + 1], local_port, remote_port))
+                if kind == _SOCK_DIAG_BY_FAMILY and length >= _NLMSG_HEADER.size + _DIAG_MSG_BYTES:
+                    local_port, remote_port = _PORTS.unpack_from(data, body + 4)
+                    (inode,) = _INODE.unpack_from(data, body + _DIAG_INODE_OFFSET)
+                    rows.append((data[body + 1], local_port, remote_port, inode))
                 offset += (length + 3) & ~3
         raise OSError("sock_diag: dump larger than expected")
+
+
+def socket_inodes(pids: Iterable[int], max_fds: int = 20_000) -> set[int]:
+    """Inodes of the sockets these processes hold, from their ``/proc/<pid>/fd/*`` links ``socket:[inode]``.
+
+    This is how ``ss -p`` and psutil tie a socket to its owner: the kernel's socket table has no process column.
+    One ``readlink`` per descriptor costs 3.5–5 µs here, so at most ``max_fds`` are read in all: a target leaking
+    descriptors costs at most ~0.1 s a sample (its leak shows in ``fds`` whatever this reads). A process that
+    exits or a descriptor closed while it is read is skipped, not an error.
+    """
+    inodes: set[int] = set()
+    budget = max_fds
+    for pid in pids:
+        try:
+            directory = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            names = os.listdir(directory)
+            for name in names[:budget]:
+                try:
+                    link = os.readlink(name, dir_fd=directory)
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    inodes.add(int(link[8:-1]))
+            budget -= len(names)
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(directory)
+        if budget <= 0:
+            break
+    return inodes
 
 
 class TcpCounter:
     """Counts the server's TCP sockets each sample: by netlink where the kernel offers it, else by psutil.
 
-    The fallback asks psutil for each process's own connections, which cannot see TIME_WAIT (no owner) and costs
-    more; it is for systems without sock_diag.
+    ``tcp_upstream`` is every ESTABLISHED socket the process tree owns whose local port is not ``listen_port``: the
+    target's outbound connections wherever they go (our server's pool to the mock; for an external target whatever
+    it talks to), told apart by matching the dump's inodes to the tree's descriptors. Clients, CLOSE_WAIT and
+    TIME_WAIT still go by ``listen_port`` and ``upstream_port``.
+
+    One dump per family and sample, of all three states, with the kernel dropping the sockets whose remote port is
+    the listening port (the clients' side of their connections, which a reconnect storm multiplies as TIME_WAIT):
+    a second walk of the kernel's table would cost more (about 1 ms) than parsing a thousand other sockets. IPv4
+    is asked every sample (and IPv6 too with ``ipv6``); otherwise IPv6 is looked at every ``ipv6_probe_every``
+    counts and asked every sample once the tree owns a connection there, since an external target's upstream may
+    be IPv6 (``localhost`` resolves to ::1 first) whatever address it listens on.
+
+    The fallback asks psutil for each process's own connections (owned by construction), which cannot see
+    TIME_WAIT (no owner) and costs more; it is for systems without sock_diag.
     """
 
-    def __init__(self, listen_port: int | None, upstream_port: int | None, ipv6: bool = False) -> None:
+    def __init__(
+        self, listen_port: int | None, upstream_port: int | None, ipv6: bool = False, ipv6_probe_every: int = 30
+    ) -> None:
         self.listen_port = listen_port
         self.upstream_port = upstream_port
-        self.families = (socket.AF_INET, socket.AF_INET6) if ipv6 else (socket.AF_INET,)
-        self.bytecode = port_filter(listen_port, upstream_port)
+        self.families: tuple[int, ...] = (socket.AF_INET, socket.AF_INET6) if ipv6 else (socket.AF_INET,)
+        self.ipv6_probe_every = 0 if ipv6 else ipv6_probe_every
+        self.bytecode = exclude_remote_port(listen_port) if listen_port is not None else b""
+        self._counts = 0
         self.netlink = hasattr(socket, "AF_NETLINK")
         if self.netlink:
             try:
@@ -176,13 +235,35 @@ class TcpCounter:
     def count(self, tree: Iterable[psutil.Process]) -> Sample:
         if self.listen_port is None and self.upstream_port is None:
             return dict.fromkeys(TCP_COLUMNS)
+        procs = list(tree)
         if self.netlink:
             try:
-                rows = [row for family in self.families for row in sock_diag_tcp(family, bytecode=self.bytecode)]
-                return classify_tcp(rows, self.listen_port, self.upstream_port)
+                return self._by_netlink(procs)
             except OSError:
                 self.netlink = False
-        return self._by_owner(tree)
+        return self._by_owner(procs)
+
+    def _by_netlink(self, tree: Iterable[psutil.Process]) -> Sample:
+        owned = socket_inodes(proc.pid for proc in tree)
+        rows: list[TcpRow] = []
+        for family in self.families:
+            rows += sock_diag_tcp(family, bytecode=self.bytecode)
+        if self.ipv6_probe_every > 0 and self._counts % self.ipv6_probe_every == 0:
+            rows += self._probe_ipv6(owned)
+        self._counts += 1
+        return classify_tcp(rows, self.listen_port, self.upstream_port, owned)
+
+    def _probe_ipv6(self, owned: Container[int]) -> list[TcpRow]:
+        """IPv6 sockets, kept (and IPv6 asked every sample from now on) once the tree owns an established one."""
+        try:
+            rows = sock_diag_tcp(socket.AF_INET6, bytecode=self.bytecode)
+        except OSError:  # a kernel without IPv6: nothing to look for
+            self.ipv6_probe_every = 0
+            return []
+        if not any(state == TCP_ESTABLISHED and inode in owned for state, _, _, inode in rows):
+            return []
+        self.families, self.ipv6_probe_every = (*self.families, socket.AF_INET6), 0
+        return rows
 
     def _by_owner(self, tree: Iterable[psutil.Process]) -> Sample:
         rows: list[TcpRow] = []
@@ -194,8 +275,9 @@ class TcpCounter:
             for conn in connections:
                 state = _PSUTIL_STATES.get(conn.status)
                 if state is not None:
-                    rows.append((state, conn.laddr.port if conn.laddr else 0, conn.raddr.port if conn.raddr else 0))
-        counts = classify_tcp(rows, self.listen_port, self.upstream_port)
+                    local, remote = conn.laddr.port if conn.laddr else 0, conn.raddr.port if conn.raddr else 0
+                    rows.append((state, local, remote, 0))
+        counts = classify_tcp(rows, self.listen_port, self.upstream_port, owned=None)
         counts["tcp_time_wait"] = None
         return counts
 
@@ -244,8 +326,10 @@ def descendant_pids(pid: int) -> list[int] | None:
 class ProcessTreeProbe:
     """Resource use of a process and all its descendants, summed, plus the server's TCP sockets by role and state.
 
-    ``listen_port`` is the server's port (ESTABLISHED sockets on it are clients); ``upstream_port`` is the mock's
-    (ESTABLISHED sockets to it are the upstream pool).
+    ``listen_port`` is the server's port (ESTABLISHED sockets on it are clients). Upstream sockets are the ESTABLISHED
+    sockets this tree owns on any other port: its outbound connections wherever they go (for our server, its pool
+    to the mock), so a foreign target leaking connections to anything shows it. ``upstream_port`` (the mock's, if
+    any) only attributes the CLOSE_WAIT and TIME_WAIT sockets, which no process owns any more.
 
     USS needs the kernel to walk the page tables (``smaps_rollup``: 3.5 ms at 80 MB RSS, growing with RSS), more
     than everything else together, so it is measured every ``uss_every_s`` seconds and repeated in between. RSS,
@@ -366,6 +450,8 @@ def metrics_columns(snapshot: Mapping[str, Any] | None) -> Sample:
         "sessions_open": _number(snap.get("sessions_open")),
         "cache_memory_entries": _number(cache.get("memory_entries")),
         "cache_memory_bytes": _number(cache.get("memory_bytes")),
+        "cache_memory_entries_limit": _number(cache.get("memory_entries_limit")),
+        "cache_memory_bytes_limit": _number(cache.get("memory_bytes_limit")),
         "py_blocks": _number(python.get("allocated_blocks")),
         "limiter_waiting": _number(limiter.get("waiting")),
     }

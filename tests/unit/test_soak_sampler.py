@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from soak import rundir
+from soak.columns import SAMPLE_COLUMNS
 from soak.sampler import (
-    SAMPLE_COLUMNS,
     TCP_CLOSE_WAIT,
     TCP_ESTABLISHED,
     TCP_TIME_WAIT,
@@ -36,11 +36,12 @@ from soak.sampler import (
     TcpCounter,
     classify_tcp,
     descendant_pids,
+    exclude_remote_port,
     format_row,
     locust_columns,
     metrics_columns,
-    port_filter,
     sock_diag_tcp,
+    socket_inodes,
 )
 from tests.support.waiting import eventually
 
@@ -73,7 +74,8 @@ def child() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_a_row_the_sampler_writes_is_read_back_by_the_judge_column_for_column() -> None:
-    sample: Sample = {column: None for column in SAMPLE_COLUMNS} | {"t": 1.5, "rss_bytes": 1000, "fault_phase": "storm"}
+    sample: Sample = dict.fromkeys(SAMPLE_COLUMNS)
+    sample.update({"t": 1.5, "rss_bytes": 1000, "fault_phase": "storm"})
     text = ",".join(SAMPLE_COLUMNS) + "\n" + ",".join(format_row(sample)) + "\n"
     warnings: list[str] = []
     parsed = rundir.parse_samples(text, warnings)
@@ -167,53 +169,187 @@ def test_uss_is_refreshed_on_its_own_interval_and_repeated_in_between() -> None:
 
 # --- TCP ----------------------------------------------------------------------------------------------------------
 
+# A far end in another process, so the test process owns only its own side of a connection (as a server owns only
+# its side of its pool connections): it accepts, reads until the peer closes, then closes too.
+_PEER = """
+import socket, sys, threading
+server = socket.create_server((sys.argv[1], 0), family=socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+print(server.getsockname()[1], flush=True)
+def serve(conn):
+    with conn:
+        while conn.recv(4096):
+            pass
+while True:
+    threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+"""
 
-def test_classify_counts_only_the_servers_side_of_each_connection() -> None:
+
+@pytest.fixture
+def peer() -> Iterator[Callable[[str], int]]:
+    """Starts far ends on demand (``peer("127.0.0.1")`` → its port); all are killed by PID afterwards."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(host: str) -> int:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _PEER, host], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        return int(proc.stdout.readline())
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_classify_counts_clients_and_closing_sockets_by_port_and_upstream_by_owner() -> None:
     listen, upstream = 8000, 9000
     rows = [
-        (TCP_ESTABLISHED, 8000, 50001),  # a client, server side
-        (TCP_ESTABLISHED, 50001, 8000),  # the same connection, the client's side: not ours
-        (TCP_ESTABLISHED, 50002, 9000),  # the server's pool connection to the mock
-        (TCP_ESTABLISHED, 9000, 50002),  # the mock's side: not ours
-        (TCP_CLOSE_WAIT, 8000, 50003),
-        (TCP_CLOSE_WAIT, 50004, 9000),
-        (TCP_TIME_WAIT, 8000, 50005),
-        (TCP_TIME_WAIT, 50006, 9000),
-        (TCP_TIME_WAIT, 50007, 8000),  # a client closed first: its TIME_WAIT, not the server's
-        (TCP_ESTABLISHED, 22, 50008),
+        (TCP_ESTABLISHED, 8000, 50001, 11),  # a client, server side
+        (TCP_ESTABLISHED, 50001, 8000, 12),  # the same connection, the client's side: not ours
+        (TCP_ESTABLISHED, 50002, 9000, 13),  # the server's pool connection to the mock
+        (TCP_ESTABLISHED, 9000, 50002, 14),  # the mock's side: owned by the mock, not ours
+        (TCP_ESTABLISHED, 50003, 443, 15),  # the server's connection elsewhere: upstream too
+        (TCP_ESTABLISHED, 50004, 443, 16),  # another process's connection to the same place: not ours
+        (TCP_ESTABLISHED, 50005, 8000, 17),  # the server calling itself: its accepted side is the client
+        (TCP_CLOSE_WAIT, 8000, 50006, 18),
+        (TCP_CLOSE_WAIT, 50007, 9000, 19),
+        (TCP_CLOSE_WAIT, 50008, 443, 15),  # closing elsewhere: by port, so not counted
+        (TCP_TIME_WAIT, 8000, 50009, 0),
+        (TCP_TIME_WAIT, 50010, 9000, 0),
+        (TCP_TIME_WAIT, 50011, 8000, 0),  # a client closed first: its TIME_WAIT, not the server's
+        (TCP_ESTABLISHED, 22, 50012, 20),
     ]
-    assert classify_tcp(rows, listen, upstream) == {
+    owned = {11, 13, 15, 17, 18, 19}
+    assert classify_tcp(rows, listen, upstream, owned) == {
         "tcp_clients": 1,
-        "tcp_upstream": 1,
+        "tcp_upstream": 2,
         "tcp_close_wait": 2,
         "tcp_time_wait": 2,
     }
+    # psutil's per-process rows are all the tree's own: every established row off the listening port is upstream
+    mine = [row for row in rows if row[3] in owned or row[0] == TCP_TIME_WAIT]
+    assert classify_tcp(mine, listen, upstream, owned=None)["tcp_upstream"] == 2
 
 
-async def test_tcp_states_are_counted_on_a_local_socket_pair() -> None:
+def test_the_dump_gives_each_sockets_inode_as_its_descriptor_link_names_it() -> None:
+    if not TcpCounter(1, 2).netlink:
+        pytest.skip("no sock_diag netlink here")
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    counter = TcpCounter(port, port)  # the accepted side is a "client", the connecting side an "upstream"
     client = socket.create_connection(("127.0.0.1", port))
     accepted, _ = listener.accept()
     try:
-        await eventually(lambda: counter.count([psutil.Process()])["tcp_clients"] == 1, 5, "ESTABLISHED seen")
-        counts = counter.count([psutil.Process()])
-        assert (counts["tcp_upstream"], counts["tcp_close_wait"]) == (1, 0)
-        client.close()  # the accepted side gets the FIN: CLOSE_WAIT until it closes too
-        await eventually(lambda: counter.count([psutil.Process()])["tcp_close_wait"] == 1, 5, "CLOSE_WAIT seen")
-        assert counter.count([psutil.Process()])["tcp_clients"] == 0
-        accepted.close()
-        if counter.netlink:  # TIME_WAIT belongs to no process; only the socket table shows it
-            await eventually(lambda: counter.count([psutil.Process()])["tcp_time_wait"] == 1, 5, "TIME_WAIT seen")
-            assert counter.count([psutil.Process()])["tcp_close_wait"] == 0
+        rows = sock_diag_tcp(socket.AF_INET, states=1 << TCP_ESTABLISHED)
+        by_local = {local: inode for _, local, _, inode in rows}
+        assert by_local[port] == os.fstat(accepted.fileno()).st_ino
+        assert by_local[client.getsockname()[1]] == os.fstat(client.fileno()).st_ino
+        assert {os.fstat(accepted.fileno()).st_ino, os.fstat(client.fileno()).st_ino} <= socket_inodes([os.getpid()])
     finally:
-        client.close()
-        accepted.close()
+        for sock in (client, accepted, listener):
+            sock.close()
+
+
+def test_socket_inodes_stop_at_their_descriptor_budget_and_skip_processes_that_are_gone(
+    child: subprocess.Popen[bytes],
+) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        assert os.fstat(listener.fileno()).st_ino in socket_inodes([os.getpid()])
+        assert socket_inodes([os.getpid()], max_fds=0) == set()
+        child.kill()
+        child.wait(timeout=10)
+        assert socket_inodes([child.pid]) == set()
+    finally:
         listener.close()
 
 
-def test_the_kernel_filter_returns_only_sockets_on_the_wanted_ports() -> None:
+async def test_an_outbound_connection_of_the_tree_is_upstream_wherever_it_goes(peer: Callable[[str], int]) -> None:
+    """No mock port at all (an external target): the tree's own connection to anything is still upstream, a
+    client's connection on the listening port is a client, and the far end (another process) is neither."""
+    far = peer("127.0.0.1")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    outbound = socket.create_connection(("127.0.0.1", far))
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    me = [psutil.Process()]
+    try:
+        netlink, fallback = TcpCounter(port, None), TcpCounter(port, None)
+        fallback.netlink = False
+        await eventually(lambda: netlink.count(me)["tcp_upstream"] == 1, 5, "the outbound connection seen")
+        time_wait = 0 if netlink.netlink else None  # no owner, so only the socket table shows TIME_WAIT
+        assert netlink.count(me) == {
+            "tcp_clients": 1,
+            "tcp_upstream": 1,
+            "tcp_close_wait": 0,
+            "tcp_time_wait": time_wait,
+        }
+        assert fallback.count(me) == {"tcp_clients": 1, "tcp_upstream": 1, "tcp_close_wait": 0, "tcp_time_wait": None}
+        outbound.close()
+        await eventually(lambda: netlink.count(me)["tcp_upstream"] == 0, 5, "the closed connection gone")
+        assert fallback.count(me)["tcp_upstream"] == 0
+    finally:
+        for sock in (outbound, client, accepted, listener):
+            sock.close()
+
+
+async def test_ipv6_upstream_is_found_by_the_probe_and_then_counted_every_sample(peer: Callable[[str], int]) -> None:
+    if not socket.has_ipv6 or not TcpCounter(1, 2).netlink:
+        pytest.skip("no IPv6 or no sock_diag netlink here")
+    try:
+        far = peer("::1")
+    except ValueError:
+        pytest.skip("no ::1 to listen on")
+    listener = socket.create_server(("127.0.0.1", 0))
+    counter = TcpCounter(listener.getsockname()[1], None, ipv6_probe_every=3)
+    me = [psutil.Process()]
+    outbound = socket.create_connection(("::1", far))
+    try:
+        assert counter.count(me)["tcp_upstream"] == 1  # the first count probes IPv6
+        assert socket.AF_INET6 in counter.families
+        assert [counter.count(me)["tcp_upstream"] for _ in range(3)] == [1, 1, 1]
+        idle = TcpCounter(listener.getsockname()[1], None, ipv6_probe_every=3)
+        outbound.close()
+        await eventually(lambda: idle.count(me)["tcp_upstream"] == 0, 5, "no IPv6 connection left")
+        assert idle.families == (socket.AF_INET,)  # probed, nothing of ours there: IPv4 only
+    finally:
+        outbound.close()
+        listener.close()
+
+
+async def test_close_wait_and_time_wait_are_counted_by_port(peer: Callable[[str], int]) -> None:
+    """A client that closes first leaves the server's side in CLOSE_WAIT; a server that closes first (here its
+    upstream connection to the "mock") ends in TIME_WAIT, which belongs to no process, so only netlink sees it."""
+    mock = peer("127.0.0.1")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    counter = TcpCounter(port, mock)
+    me = [psutil.Process()]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    outbound = socket.create_connection(("127.0.0.1", mock))
+    try:
+        await eventually(lambda: counter.count(me)["tcp_upstream"] == 1, 5, "ESTABLISHED seen")
+        assert counter.count(me)["tcp_clients"] == 1
+        client.close()  # the accepted side gets the FIN: CLOSE_WAIT until it closes too
+        await eventually(lambda: counter.count(me)["tcp_close_wait"] == 1, 5, "CLOSE_WAIT seen")
+        assert counter.count(me)["tcp_clients"] == 0
+        accepted.close()
+        outbound.close()  # the peer closes in answer: our side ends in TIME_WAIT
+        if counter.netlink:
+            await eventually(lambda: counter.count(me)["tcp_time_wait"] == 1, 5, "TIME_WAIT seen")
+            assert counter.count(me)["tcp_close_wait"] == 0
+            assert counter.count(me)["tcp_upstream"] == 0
+    finally:
+        for sock in (client, accepted, outbound, listener):
+            sock.close()
+
+
+def test_the_kernel_filter_drops_only_the_sockets_whose_remote_port_is_the_listening_port() -> None:
     if not TcpCounter(1, 2).netlink:
         pytest.skip("no sock_diag netlink here")
     wanted = socket.create_server(("127.0.0.1", 0))
@@ -224,33 +360,18 @@ def test_the_kernel_filter_returns_only_sockets_on_the_wanted_ports() -> None:
         for listener, port in ((wanted, a), (other, b)):
             client = socket.create_connection(("127.0.0.1", port))
             pairs += [client, listener.accept()[0]]
-        assert sorted(sock_diag_tcp(socket.AF_INET, bytecode=port_filter(a, None))) == [
-            (TCP_ESTABLISHED, a, pairs[0].getsockname()[1])
+        mine = {sock.getsockname()[1] for sock in pairs} | {a, b}
+        kept = [
+            (local, remote)
+            for _, local, remote, _ in sock_diag_tcp(socket.AF_INET, bytecode=exclude_remote_port(a))
+            if local in mine
         ]
-        assert sorted(sock_diag_tcp(socket.AF_INET, bytecode=port_filter(None, b))) == [
-            (TCP_ESTABLISHED, pairs[2].getsockname()[1], b)
-        ]
-        both = sock_diag_tcp(socket.AF_INET, bytecode=port_filter(a, b))
-        assert len(both) == 2 and all(local == a or remote == b for _, local, remote in both)
+        assert sorted(kept) == sorted(
+            [(a, pairs[0].getsockname()[1]), (pairs[2].getsockname()[1], b), (b, pairs[2].getsockname()[1])]
+        )
     finally:
         for sock in (*pairs, wanted, other):
             sock.close()
-
-
-def test_without_netlink_the_counter_asks_psutil_per_process_and_leaves_time_wait_empty() -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    client = socket.create_connection(("127.0.0.1", port))
-    accepted, _ = listener.accept()
-    try:
-        counter = TcpCounter(port, port)
-        counter.netlink = False
-        counts = counter.count([psutil.Process()])
-        assert counts == {"tcp_clients": 1, "tcp_upstream": 1, "tcp_close_wait": 0, "tcp_time_wait": None}
-    finally:
-        client.close()
-        accepted.close()
-        listener.close()
 
 
 # --- /metrics -----------------------------------------------------------------------------------------------------
@@ -262,7 +383,7 @@ SNAPSHOT: dict[str, Any] = {
         "breaker": {"state": "half_open"},
         "limiter": {"waiting": 5},
     },
-    "cache": {"memory_entries": 7, "memory_bytes": 7000},
+    "cache": {"memory_entries": 7, "memory_bytes": 7000, "memory_entries_limit": 1024, "memory_bytes_limit": 65536},
     "sessions_open": 8,
     "python": {"allocated_blocks": 123456, "gc_collections": 9},
 }
@@ -280,6 +401,8 @@ def test_metrics_snapshot_maps_to_the_sample_columns() -> None:
         "sessions_open": 8,
         "cache_memory_entries": 7,
         "cache_memory_bytes": 7000,
+        "cache_memory_entries_limit": 1024,
+        "cache_memory_bytes_limit": 65536,
         "py_blocks": 123456,
         "limiter_waiting": 5,
     }
