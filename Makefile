@@ -23,7 +23,7 @@ CALIBRATE_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report calibrate clean
+.PHONY: help venv test bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report verdicts calibrate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ soak: $(STAMP) ## soak our server under paced load and every fault, then judge i
 report: $(STAMP) ## re-render and re-judge a soak run folder (RUN=reports/<run-id>)
 	@test -n "$(RUN)" || { echo "usage: make report RUN=reports/<run-id>" >&2; exit 2; }
 	$(BIN)/autodocs-soak report $(RUN)
+
+verdicts: $(STAMP) ## seven 6-minute soaks of leaking and healthy test servers side by side; each leak must break its criterion (~8 min)
+	$(BIN)/python -m pytest -m verdicts tests/verdicts $(PYTEST_ARGS)
 
 calibrate: $(STAMP) ## gate calibration: false alarms and detection limits on synthetic series; table in notes/gate-calibration.md
 	$(BIN)/python -m soak.calibrate $(CALIBRATE_ARGS)

@@ -27,7 +27,8 @@ class Thresholds:
 
     A trend is broken once its interval clears the allowance on ``min_decision_points`` points, by at least
     ``min_leak_steps`` whole steps for a counter, while each half of the trend data grows at ``sustained_fraction`` of
-    the whole slope or more. Projections are over ``night_hours``, against the allowance times that many hours.
+    the whole slope or more and the second half is not significantly slower than the first.
+    Projections are over ``night_hours``, against the allowance times that many hours.
     """
 
     memory_growth_mb_per_h: float = 1.0

@@ -4,9 +4,10 @@ A criterion decides as soon as the evidence is clear, not after a fixed number o
 
 * **broken** when the whole confidence interval of the slope lies above the allowance, on enough points, by enough
   whole steps for a counter, *and* each half of the trend data grows on its own (faster than the allowance and at
-  least ``sustained_fraction`` of the whole slope). A leak grows all along; a bounded cache filling stops, and a
-  transient held, a level shift of the allocator or a step of warm-up growth comes in one burst, so such growth
-  is not called a leak on a short run.
+  least ``sustained_fraction`` of the whole slope), the second half's interval not wholly below the first's. A
+  leak grows all along at its pace; a bounded cache filling slows and stops, and a transient held, a level shift
+  of the allocator or a step of warm-up growth comes in one burst, so such growth is not called a leak on a short
+  run.
 * **held** when the interval's upper bound (and, for a whole-step counter, its resolution) is within the allowance.
 * **inconclusive** otherwise, with why and roughly how long a run would need.
 
@@ -112,8 +113,13 @@ def needed_hours(trend: Trend, allowance: float, quantum: float, thresholds: Thr
     needed = trend.span * max(half / target, 1.0) if target > 0 else math.inf
     if quantum > 0 and estimate.slope < allowance:
         needed = max(needed, quantum / (allowance - max(estimate.slope, 0.0)))
+    return whole_run_hours(needed, thresholds)
+
+
+def whole_run_hours(trend_span_h: float, thresholds: Thresholds) -> float:
+    """The length of a whole run whose part after the warm-up is ``trend_span_h`` long."""
     fraction = thresholds.warmup_fraction
-    return min(needed / (1.0 - fraction), needed + thresholds.warmup_max_s / SECONDS_PER_HOUR)
+    return min(trend_span_h / (1.0 - fraction), trend_span_h + thresholds.warmup_max_s / SECONDS_PER_HOUR)
 
 
 def _grows_on(half: Trend | None, whole: Trend, allowance: float, th: Thresholds) -> bool:
@@ -144,6 +150,8 @@ def decide(
     early_slope = early.estimate.slope if early is not None else math.nan
     late_slope = late.estimate.slope if late is not None else math.nan
     sustained = _grows_on(early, trend, allowance, th) and _grows_on(late, trend, allowance, th)
+    slowing = early is not None and late is not None and late.estimate.high < early.estimate.low
+    sustained = sustained and not slowing
     halves_text = f"first half {fmt_num(early_slope, True)}, second half {fmt_num(late_slope, True)} {unit}"
     if clear and sustained:
         return Decision(
@@ -156,7 +164,15 @@ def decide(
         held = f"{label} slope {fmt_num(est.slope, True)} {unit}; the CI's upper bound is within the allowance"
         return Decision(Status.HELD, held)
     needed = fmt_hours(needed_hours(trend, allowance, quantum, th))
-    if clear:
+    if clear and slowing:
+        needed = fmt_hours(whole_run_hours(2.0 * trend.span, th))
+        why = (
+            f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but it is slowing ({halves_text}; "
+            "the second half's interval lies wholly below the first's): a bounded structure filling looks like "
+            "this, a leak keeps its pace; a longer run shows whether it levels off"
+        )
+    elif clear:
+        needed = fmt_hours(whole_run_hours(2.0 * trend.span, th))
         why = (
             f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but not in both halves alike "
             f"({halves_text}): growth that stops or comes in one burst (a bounded structure filling, a transient "

@@ -22,6 +22,7 @@ from tests.support.waiting import eventually
 
 SOAK = str(VENV_BIN / "autodocs-soak")
 LEAKY_SERVER = Path(__file__).resolve().parents[1] / "support" / "leaky_server.py"
+GATE_TARGETS = Path(__file__).resolve().parents[1] / "support" / "gate_targets.py"
 
 # A 2-minute run cannot resolve the default allowances (1 MB/h of memory, 2 FDs/h); these sit between what a
 # healthy server shows in its first minutes (≈250–550 MB/h while the memory cache fills, FDs flat) and what the
@@ -163,6 +164,47 @@ def test_a_short_soak_of_a_leaking_server_breaks_the_memory_and_fd_criteria(tmp_
     run = json.loads((run_dir / "run.json").read_text())
     assert run["target"]["kind"] == "external" and run["fault_schedule"] == []
     assert all(pid_alive(pid) is False for pid in _child_pids(run_dir))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rule", "fails"), [("default", True), ("is-error", False)])
+def test_answers_that_say_they_failed_in_the_payload_are_failures_under_the_default_rule(
+    tmp_path: Path, rule: str, fails: bool
+) -> None:
+    run_dir = tmp_path / "run"
+    proc = _soak(
+        tmp_path,
+        "run",
+        "--duration",
+        "40s",
+        "--faults",
+        "none",
+        "--users",
+        "2",
+        "--out",
+        str(run_dir),
+        "--failure-rule",
+        rule,
+        "--mix",
+        "get_package_docs=1",
+        "--target-cmd",
+        f"{VENV_BIN / 'python'} {GATE_TARGETS} --port {{port}} --kind payload-failure",
+        "--target-url",
+        "http://127.0.0.1:{port}/mcp",
+    )
+    code = _finish(proc, timeout_s=150)
+    log = proc.log_text()
+    verdict = _verdict(run_dir)
+    failures = next(c for c in verdict["criteria"] if c["name"] == "unexpected failures")
+    load = json.loads((run_dir / "run.json").read_text())["load"]
+    assert load["failure_rule"] == rule and verdict["failure_rule"] == load["failure_rule_text"]
+    if fails:
+        assert code == 1 and failures["status"] == "broken", log
+        assert "success: false" in verdict["failure_rule"]
+    else:
+        assert failures["status"] == "held", log
+    failures_csv = (run_dir / "locust" / "locust_failures.csv").read_text()
+    assert ("payload: success=false (network_error)" in failures_csv) is fails
 
 
 @pytest.mark.slow

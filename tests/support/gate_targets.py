@@ -19,6 +19,8 @@ the soak's ``--mix get_package_docs=1`` works) while one thing grows, or rises a
   sawtooth (an extra 0–4 MB region that fills over 20 s and is then unmapped), like a garbage collector's: the
   gate must see the trend through the noise.
 - ``latency-leak``: each call first sleeps ``--rate`` ms (default 5) per minute of uptime: slower and slower.
+- ``payload-failure``: answers ``--rate`` of its calls (default all) ``{"success": false, "error": {...}}`` without
+  ``isError``, as the public ``autodoc-mcp`` does when its upstream fails: a failed call must still count as one.
 
 The background leaks run on timer threads from process start; the cache and the latency act per call. The sink
 (``python tests/support/gate_targets.py --sink --port S``) accepts connections and holds them unread, so the leaked
@@ -57,6 +59,7 @@ DEFAULT_RATES: Final = {
     "socket-leak": 360.0,  # connections per hour
     "memory-leak": 60.0,  # MB per hour
     "latency-leak": 5.0,  # ms of delay per minute of uptime
+    "payload-failure": 1.0,  # share of calls answered {"success": false, "error": {...}} without isError
 }
 COUNT_LEAKS: Final = frozenset({"fd-leak", "thread-leak", "socket-leak"})  # rate per hour, so one every 3600/rate s
 CACHE_VALUE_BYTES: Final = 30 * 1024
@@ -87,6 +90,12 @@ class Hoard:
     cache: collections.OrderedDict[str, bytes] = field(default_factory=collections.OrderedDict)
     sawtooth: mmap.mmap | None = None
     sawtooth_steps: int = 0
+    answered: int = 0
+
+    def calls_failed(self, share: float) -> bool:
+        """Whether this call is one of the ``share`` that fail: every 1/share-th call, deterministically."""
+        self.answered += 1
+        return share > 0 and int(self.answered * share) > int((self.answered - 1) * share)
 
 
 def every(interval_s: float, action: Callable[[], None], name: str) -> None:
@@ -177,6 +186,8 @@ def build_server(kind: str, rate: float, hoard: Hoard) -> MCPServer:
                     hoard.cache.popitem(last=False)
             else:
                 hoard.cache.move_to_end(package_name)
+        elif kind == "payload-failure" and hoard.calls_failed(rate):
+            return {"success": False, "error": {"code": "network_error", "message": "Resource not found"}}
         return {
             "success": True,
             "package": package_name,
