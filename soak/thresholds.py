@@ -48,6 +48,7 @@ class Thresholds:
     trend_max_points: int = 720
     min_trend_points: int = 10
     min_decision_points: int = 30
+    min_effective_points: float = 8.0
     min_leak_steps: float = 3.0
     sustained_fraction: float = 0.5
     night_hours: float = 24.0

@@ -30,7 +30,7 @@ from soak.context import BoolArray, FloatArray, GateContext, degradation_windows
 from soak.formatting import MEGABYTE, SECONDS_PER_HOUR, fmt_duration, fmt_hours, fmt_interval, fmt_num, fmt_p
 from soak.growth_sites import reason_text
 from soak.plotfiles import PlotFile
-from soak.stats import Trend, fit_trend
+from soak.stats import Trend, ess_factor, fit_trend
 from soak.thresholds import Thresholds
 from soak.verdict import Criterion, Status, TrendLine
 
@@ -144,7 +144,8 @@ def decide(
     early, late = halves
     span_text = fmt_duration(trend.span * SECONDS_PER_HOUR)
     resolution = quantum / trend.span if quantum > 0 and trend.span > 0 else 0.0
-    enough_points = est.points >= th.min_decision_points
+    effective = est.points / ess_factor(est.autocorrelation)
+    enough_points = est.points >= th.min_decision_points and effective >= th.min_effective_points
     enough_steps = quantum <= 0 or est.low * trend.span >= th.min_leak_steps * quantum
     clear = est.low > allowance and enough_points and enough_steps
     early_slope = early.estimate.slope if early is not None else math.nan
@@ -179,7 +180,11 @@ def decide(
             "held, a step) is not called a leak"
         )
     elif est.low > allowance and not enough_points:
-        why = f"{label} grows, but on only {est.points} points (a decision needs {th.min_decision_points})"
+        why = (
+            f"{label} grows, but on only {est.points} points, {effective:.1f} of them independent at lag-1 "
+            f"r={est.autocorrelation:.2f} (a decision needs {th.min_decision_points} and "
+            f"{th.min_effective_points:g})"
+        )
     elif est.low > allowance:
         why = (
             f"{label} grew only {fmt_num(est.low * trend.span)} whole {unit.removesuffix('/h')} at the CI's lower "

@@ -362,3 +362,14 @@ def test_thresholds_load_from_a_json_file_and_reject_unknown_keys(tmp_path: Path
     path.write_text("[1, 2]")
     with pytest.raises(ThresholdsError, match="JSON object"):
         Thresholds.load(path)
+
+
+def test_growth_that_keeps_slowing_like_a_cache_discovering_its_names_is_inconclusive_not_a_leak(
+    tmp_path: Path,
+) -> None:
+    discovery = lambda t: 30 * MB * np.sqrt(t / 360.0)  # noqa: E731
+    rss = combine(100 * MB, discovery, noise(0.05 * MB, 4))
+    settled = lambda t: np.full(t.size, 500.0)  # noqa: E731  (the target reports no tier still filling)
+    memory = criterion(judged(tmp_path, duration_s=360, rss=rss, cache_entries=settled), "memory")
+    assert memory.status is Status.INCONCLUSIVE, memory.reason
+    assert "slowing" in memory.reason or "independent" in memory.reason, memory.reason
