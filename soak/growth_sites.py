@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from soak.allocations import AllocationSnapshot, SiteGrowth, split_growth
-from soak.formatting import fmt_bytes, fmt_num
+from soak.allocations import WINDOW_TOLERANCE_S, AllocationSnapshot, SiteGrowth, split_growth
+from soak.formatting import fmt_bytes
 from soak.verdict import FaultWindow
 
 TOP_SITES = 12
@@ -29,8 +29,13 @@ def _rows(growth: list[SiteGrowth]) -> list[dict[str, Any]]:
 def summarize(
     snapshots: Sequence[tuple[str, AllocationSnapshot]], windows: Sequence[FaultWindow], warmup_s: float
 ) -> dict[str, Any]:
-    """Top growing sites from the first snapshot at or after the warm-up to the last; {} with fewer than two."""
-    usable = sorted((snap for _label, snap in snapshots if snap.t >= warmup_s), key=lambda s: s.t)
+    """Top growing sites from the first snapshot at or after the warm-up to the last; {} with fewer than two.
+
+    The runner plans its warm-up snapshot on the planned duration, the gate's warm-up follows the samples' last
+    time, a little later: the same tolerance as at fault boundaries keeps that snapshot in.
+    """
+    start = warmup_s - WINDOW_TOLERANCE_S
+    usable = sorted((snap for _label, snap in snapshots if snap.t >= start), key=lambda s: s.t)
     if len(usable) < 2:
         return {}
     inside, outside = split_growth(usable, [(w.start_s, w.end_s) for w in windows])
@@ -52,7 +57,7 @@ def reason_text(summary: dict[str, Any]) -> str:
     if not rows:
         return f"no allocation site grew outside fault windows across {summary['snapshots']} snapshots"
     named = ", ".join(
-        f"{row['site']} {fmt_bytes(row['size_delta'])} ({fmt_num(row['count_delta'], True)} blocks)"
+        f"{row['site']} {fmt_bytes(row['size_delta'])} ({int(row['count_delta']):+,} blocks)".replace("-", "−")
         for row in rows[:NAMED_IN_REASON]
     )
     return f"top growing allocation sites outside faults: {named}"

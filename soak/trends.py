@@ -166,14 +166,14 @@ def decide(
         return Decision(Status.HELD, held)
     needed = fmt_hours(needed_hours(trend, allowance, quantum, th))
     if clear and slowing:
-        needed = fmt_hours(whole_run_hours(2.0 * trend.span, th))
+        needed = fmt_hours(2.0 * trend.x_end)
         why = (
             f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but it is slowing ({halves_text}; "
             "the second half's interval lies wholly below the first's): a bounded structure filling looks like "
             "this, a leak keeps its pace; a longer run shows whether it levels off"
         )
     elif clear:
-        needed = fmt_hours(whole_run_hours(2.0 * trend.span, th))
+        needed = fmt_hours(2.0 * trend.x_end)
         why = (
             f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but not in both halves alike "
             f"({halves_text}): growth that stops or comes in one burst (a bounded structure filling, a transient "
