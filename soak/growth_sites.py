@@ -49,6 +49,10 @@ def summarize(
     }
 
 
+def _blocks(count: int) -> str:
+    return f"{count:+,}".replace("-", "−")
+
+
 def reason_text(summary: dict[str, Any]) -> str:
     """The few sites that grew most outside fault windows, for the memory criterion's reason."""
     rows = summary.get("outside_faults") or []
@@ -57,7 +61,7 @@ def reason_text(summary: dict[str, Any]) -> str:
     if not rows:
         return f"no allocation site grew outside fault windows across {summary['snapshots']} snapshots"
     named = ", ".join(
-        f"{row['site']} {fmt_bytes(row['size_delta'])} ({int(row['count_delta']):+,} blocks)".replace("-", "−")
+        f"{row['site']} {fmt_bytes(row['size_delta'])} ({_blocks(int(row['count_delta']))} blocks)"
         for row in rows[:NAMED_IN_REASON]
     )
     return f"top growing allocation sites outside faults: {named}"
