@@ -138,8 +138,14 @@ def decide(
     label: str,
     unit: str,
     th: Thresholds,
+    *,
+    leak_shape: bool = True,
 ) -> Decision:
-    """Broken, held or inconclusive for one fitted series and its two halves (see the module docstring)."""
+    """Broken, held or inconclusive for one fitted series and its two halves (see the module docstring).
+
+    ``leak_shape`` asks for a leak's shape too (both halves growing, no slowing), which tells a leak from bounded
+    growth. Latency does not ask it: a median that ends ×3 where it started has degraded, whatever its shape.
+    """
     est = trend.estimate
     early, late = halves
     span_text = fmt_duration(trend.span * SECONDS_PER_HOUR)
@@ -152,14 +158,14 @@ def decide(
     late_slope = late.estimate.slope if late is not None else math.nan
     sustained = _grows_on(early, trend, allowance, th) and _grows_on(late, trend, allowance, th)
     slowing = early is not None and late is not None and late.estimate.high < early.estimate.low
-    sustained = sustained and not slowing
+    sustained = (sustained and not slowing) or not leak_shape
     halves_text = f"first half {fmt_num(early_slope, True)}, second half {fmt_num(late_slope, True)} {unit}"
     if clear and sustained:
         return Decision(
             Status.BROKEN,
             f"{label} grows {fmt_num(est.slope, True)} {unit} over {span_text} after warm-up, and even the CI's "
-            f"lower bound {fmt_num(est.low, True)} exceeds the {fmt_num(allowance)} {unit} allowance; it grows in "
-            f"both halves ({halves_text})",
+            f"lower bound {fmt_num(est.low, True)} exceeds the {fmt_num(allowance)} {unit} allowance; "
+            + (f"it grows in both halves ({halves_text})" if leak_shape else halves_text),
         )
     if max(est.high, resolution) <= allowance:
         held = f"{label} slope {fmt_num(est.slope, True)} {unit}; the CI's upper bound is within the allowance"
@@ -417,7 +423,8 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
                                       PlotFile.LATENCY))  # fmt: skip
             continue
         allowance = baseline * (limit - 1.0) / span_h
-        decision = decide(trend, _halves(ctx, values, mask, trend), allowance, 0.0, f"median {what}", "ms/h", th)
+        halves = _halves(ctx, values, mask, trend)
+        decision = decide(trend, halves, allowance, 0.0, f"median {what}", "ms/h", th, leak_shape=False)
         est = trend.estimate
         figure = (
             f"{fmt_num(baseline)} → {fmt_num(end)} ms over {fmt_duration(span_h * SECONDS_PER_HOUR)} "
