@@ -17,28 +17,24 @@ from typing import Any
 import structlog
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult, TextContent
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, SetLevelRequestParams, TextContent, ToolAnnotations
 
 from autodocs_mcp.allocations import AllocationTracker
+from autodocs_mcp.arguments import ArgumentChecker
 from autodocs_mcp.cache import DocCache
+from autodocs_mcp.client_logs import ClientLogLevels
 from autodocs_mcp.config import Settings
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
+from autodocs_mcp.lookups import unknown_name_errors
 from autodocs_mcp.metrics import RequestMetrics, python_heap
 from autodocs_mcp.service import DocsService
+from autodocs_mcp.tool_schemas import SPECS_BY_NAME, ToolSpec
 from autodocs_mcp.upstream import UpstreamClient
 
 log = structlog.get_logger("autodocs_mcp.app")
 
-TOOL_NAMES = (
-    "scan_dependencies",
-    "get_package_docs",
-    "get_package_docs_with_context",
-    "refresh_cache",
-    "get_cache_stats",
-    "health_check",
-    "ready_check",
-    "get_metrics",
-)
+TOOL_NAMES = tuple(SPECS_BY_NAME)
 
 
 @dataclass
@@ -60,11 +56,16 @@ class ServerState:
     known_tools: set[str] = field(default_factory=lambda: set(TOOL_NAMES))
     """Tool names the accounting middleware passes on to the SDK; a server that adds a tool adds its name here."""
     sessions_open: Any = None
+    arguments: ArgumentChecker = field(default_factory=lambda: ArgumentChecker(SPECS_BY_NAME))
+    """Checks every call's arguments against the published input schema (a server adding a tool adds its spec)."""
+    client_logs: ClientLogLevels = field(init=False, repr=False)
+    """Each session's ``logging/setLevel``; tool calls forward their log events at or above it."""
     allocations: AllocationTracker = field(init=False, repr=False)
     """tracemalloc for this server's life (``AUTODOCS_TRACEMALLOC_FRAMES``) and its one-at-a-time snapshots."""
 
     def __post_init__(self) -> None:
         self.allocations = AllocationTracker(self.settings.tracemalloc_frames)
+        self.client_logs = ClientLogLevels(self.settings.max_sessions)
 
     @property
     def ready(self) -> bool:
@@ -220,10 +221,16 @@ def tool_call_accounting(state: ServerState) -> Any:
             # The SDK echoes an unknown name whole ("Unknown tool: <1 MB of it>", control characters included)
             # into what is usually a model's prompt; answer with a cut, escaped echo and the names that exist.
             result: HandlerResult
-            if isinstance(raw, str) and tool == "unknown":
-                result = unknown_tool(raw, state.known_tools)
-            else:
-                result = await call_next(ctx)
+            async with state.client_logs.during(ctx):
+                arguments = ctx.params.get("arguments") if ctx.params else None
+                problem = state.arguments.problem(tool, {} if arguments is None else arguments)
+                if isinstance(raw, str) and tool == "unknown":
+                    result = unknown_tool(raw, state.known_tools)
+                elif problem is not None:
+                    log.info("tool_arguments_rejected", tool=tool, rule=problem.details.get("rule"))
+                    result = error_result(problem)
+                else:
+                    result = await call_next(ctx)
             outcome = _outcome(result)
             return result
         except asyncio.CancelledError:
@@ -271,27 +278,54 @@ def build_server(settings: Settings) -> tuple[MCPServer[Any], ServerState]:
         lifespan=_lifespan(state),
         log_level=settings.log_level,
         middleware=[tool_call_accounting(state)],
+        tools=_tools(state),
+        # Nothing here changes while the server runs, so nobody needs to listen for changes: without the
+        # subscriptions/listen stream the 2026-07-28 capabilities say listChanged/subscribe false, as the
+        # handshake revision already does.
+        subscriptions=False,
     )
-    _register_tools(server, state)
+    server.middleware.append(unknown_name_errors(server))
+    # MCPServer has no public seam for logging/setLevel; the low-level server's add_request_handler is public and
+    # registering it is what makes the `logging` capability appear.
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, state.client_logs.set_level)
     return server, state
 
 
-def _register_tools(server: MCPServer[Any], state: ServerState) -> None:
-    @server.tool()
-    async def scan_dependencies(project_path: str) -> CallToolResult:
-        """Parse a project's pyproject.toml (PEP 621, PEP 735 groups, Poetry) into its dependencies."""
+def published_tool(spec: ToolSpec, fn: Any) -> Tool:
+    """The SDK's tool for ``fn``, advertised with the catalogue's schemas, title and hints instead of the ones the
+    SDK derives from the signature (which cannot say "no other arguments", give bounds, or describe an answer that
+    is a ``CallToolResult``). The SDK reads ``fn_metadata.output_schema`` live; it validates nothing against it."""
+    hints = spec.hints
+    annotations = ToolAnnotations(
+        title=spec.title,
+        read_only_hint=hints.read_only,
+        destructive_hint=hints.destructive,
+        idempotent_hint=hints.idempotent,
+        open_world_hint=hints.open_world,
+    )
+    tool = Tool.from_function(fn, name=spec.name, title=spec.title, description=spec.description)
+    signature = frozenset(tool.fn_metadata.arg_model.model_fields)
+    if signature != spec.argument_names:  # the catalogue and the function must name the same arguments
+        raise ValueError(f"{spec.name}: function takes {sorted(signature)}, schema says {sorted(spec.argument_names)}")
+    tool.annotations = annotations
+    tool.parameters = spec.input_schema
+    tool.fn_metadata.output_schema = spec.output_schema
+    return tool
 
+
+def _tools(state: ServerState) -> list[Tool]:
+    """The eight tools; what they promise (arguments, answers, hints) lives in ``tool_schemas``, checked by the
+    accounting middleware before they run, so the signatures here only name the arguments."""
+
+    async def scan_dependencies(project_path: str) -> CallToolResult:
         async def act(r: Resources) -> tuple[dict[str, Any], None]:
             return await r.service.scan(project_path), None
 
         return await _run(state, act)
 
-    @server.tool()
     async def get_package_docs(
         package_name: str, version_constraint: str | None = None, query: str | None = None
     ) -> CallToolResult:
-        """Version-specific documentation of one PyPI package; `query` keeps only the matching sections."""
-
         async def act(r: Resources) -> tuple[dict[str, Any], str]:
             payload = await r.service.package_docs(package_name, version_constraint, query)
             # The markdown is the text content; repeating it in the structured content would double every reply.
@@ -299,7 +333,6 @@ def _register_tools(server: MCPServer[Any], state: ServerState) -> None:
 
         return await _run(state, act)
 
-    @server.tool()
     async def get_package_docs_with_context(
         package_name: str,
         version_constraint: str | None = None,
@@ -308,8 +341,6 @@ def _register_tools(server: MCPServer[Any], state: ServerState) -> None:
         max_dependencies: int | None = None,
         max_tokens: int | None = None,
     ) -> CallToolResult:
-        """A package's documentation plus its most relevant runtime dependencies, fitted to a token budget."""
-
         async def act(r: Resources) -> tuple[dict[str, Any], None]:
             payload = await r.service.package_docs_with_context(
                 package_name, version_constraint, include_dependencies, context_scope, max_dependencies, max_tokens
@@ -318,50 +349,47 @@ def _register_tools(server: MCPServer[Any], state: ServerState) -> None:
 
         return await _run(state, act)
 
-    @server.tool()
     async def refresh_cache() -> CallToolResult:
-        """Drop every cached entry (memory and disk); the next calls fetch fresh metadata."""
-
         async def act(r: Resources) -> tuple[dict[str, Any], None]:
             return await r.service.refresh_cache(), None
 
         return await _run(state, act)
 
-    @server.tool()
     async def get_cache_stats() -> CallToolResult:
-        """Cache hits, misses, sizes and limits."""
-
         async def act(r: Resources) -> tuple[dict[str, Any], None]:
             return r.service.cache_stats(), None
 
         return await _run(state, act)
 
-    @server.tool()
     async def health_check() -> CallToolResult:
-        """Upstream circuit state, cache writability and connection-pool headroom."""
-
         async def act(r: Resources) -> tuple[dict[str, Any], None]:
             return await health_report(state, r), None
 
         return await _run(state, act)
 
-    @server.tool()
     async def ready_check() -> CallToolResult:
-        """Whether the server is ready to serve documentation calls now."""
-
         async def act(_r: Resources) -> tuple[dict[str, Any], None]:
             return {"success": True, "ready": state.ready, "draining": state.draining}, None
 
         return await _run(state, act)
 
-    @server.tool()
     async def get_metrics() -> CallToolResult:
-        """The server's metrics snapshot (the same data GET /metrics renders)."""
-
         async def act(_r: Resources) -> tuple[dict[str, Any], None]:
             return {"success": True, "metrics": state.snapshot()}, None
 
         return await _run(state, act)
+
+    functions = (
+        scan_dependencies,
+        get_package_docs,
+        get_package_docs_with_context,
+        refresh_cache,
+        get_cache_stats,
+        health_check,
+        ready_check,
+        get_metrics,
+    )
+    return [published_tool(SPECS_BY_NAME[fn.__name__], fn) for fn in functions]
 
 
 async def health_report(state: ServerState, resources: Resources) -> dict[str, Any]:

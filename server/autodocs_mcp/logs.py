@@ -8,6 +8,8 @@ from typing import TextIO
 
 import structlog
 
+from autodocs_mcp.client_logs import forward_to_client
+
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
 
 
@@ -27,6 +29,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     structlog.configure(
         processors=[
             *shared,
+            forward_to_client,  # MCP notifications/message for the client whose call logged this
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],

@@ -43,8 +43,11 @@ RATIO_WARMUP, RATIO_REPS = 30, 200
 # Measured here (2 shared cores, 17 runs): 0.97-1.00 with the parsed-metadata memo of DocsService; 1.47-1.65
 # (21 runs) before it, when every warm hit re-validated the cached 29 KB description. A bound just above the worst
 # run flags any per-call work of ours that comes back; the interleaved medians cancel out the machine's load.
-MAX_WARM_TO_TRIVIAL_RATIO = 1.1
-MEASURED_RATIO = "0.97-1.00"
+# Since every tool publishes an outputSchema (issue 17), the in-process SDK client validates each of our answers
+# against it (an anyOf of the success and error shapes, jsonschema in the client): 1.25-1.36 here (5 runs), the
+# server's own argument check being ~13 µs of it. The bound keeps the same headroom above the new worst run.
+MAX_WARM_TO_TRIVIAL_RATIO = 1.5
+MEASURED_RATIO = "1.25-1.36"
 
 
 class InProcessClient:

@@ -140,12 +140,12 @@ async def test_a_failing_dependency_gives_a_partial_result_with_its_error(mcp_ur
     ("args", "code"),
     [
         ({"package_name": "../../etc/passwd"}, "invalid_package_name"),
-        ({"package_name": "x" * 5000}, "invalid_package_name"),
+        ({"package_name": "x" * 5000}, "invalid_argument"),  # longer than the schema's maxLength
         ({"package_name": "bad\x00name"}, "invalid_package_name"),
         ({"package_name": "missing-widget"}, "package_not_found"),
         ({"package_name": "requests", "version_constraint": ">=999"}, "version_not_found"),
         ({"package_name": "requests", "version_constraint": "not a spec!!"}, "invalid_version_constraint"),
-        ({"package_name": "requests", "version_constraint": ",".join([">=1"] * 500)}, "invalid_version_constraint"),
+        ({"package_name": "requests", "version_constraint": ",".join([">=1"] * 500)}, "invalid_argument"),
     ],
 )
 async def test_bad_arguments_get_a_structured_error_with_a_stable_code(

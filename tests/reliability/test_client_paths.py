@@ -195,9 +195,10 @@ def hostile_projects(tmp_path: Path) -> list[tuple[str, str, str]]:
     add("/", "/", "invalid_project_path")
     add("/proc/self", "/proc/self", "invalid_project_path")
     add("relative ../../..", "../../..", "invalid_project_path")
-    add("empty", "", "invalid_project_path")
+    # Empty and over-long paths break the input schema (1–4096 characters), which answers invalid_argument.
+    add("empty", "", "invalid_argument")
     add("NUL in the path", f"{root}/x\x00y", "invalid_project_path")
-    add("5,000-character path", "/" + "a" * 5_000, "invalid_project_path")
+    add("5,000-character path", "/" + "a" * 5_000, "invalid_argument")
     return cases
 
 

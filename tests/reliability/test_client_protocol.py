@@ -70,7 +70,14 @@ MALFORMED: list[tuple[str, bytes, int, int | None]] = [
         200,
         -32602,
     ),
-    ("logging/setLevel", rpc({**REQ, "method": "logging/setLevel", "params": {"level": "debug"}}), 200, -32601),
+    # logging is a capability now: a bad level is the caller's mistake, a good one is accepted (result, no code)
+    ("logging/setLevel", rpc({**REQ, "method": "logging/setLevel", "params": {"level": "debug"}}), 200, None),
+    (
+        "logging/setLevel, bad level",
+        rpc({**REQ, "method": "logging/setLevel", "params": {"level": "loud"}}),
+        200,
+        -32602,
+    ),
     # Messages without a usable id are notifications to the SDK: accepted (202) and ignored, never executed.
     ("missing id", rpc({"jsonrpc": "2.0", "method": "tools/list"}), 202, None),
     ("id null", rpc({**REQ, "id": None}), 202, None),
@@ -119,30 +126,43 @@ def test_malformed_json_rpc_gets_a_clear_refusal(plain_server: ManagedProcess, l
     attack.assert_clean()
 
 
-def tool_error(reply_code: str | None, text: str, *, code: str | None, contains: str) -> bool:
-    """A tool error: our structured ``code`` when given, else the SDK's argument-validation text."""
-    if code is not None:
-        return reply_code == code
-    return reply_code is None and contains in text
+def tool_error(reply_code: str | None, text: str, *, code: str, contains: str) -> bool:
+    """A tool error with our structured ``code`` whose text names ``contains`` (the argument at fault)."""
+    return reply_code == code and contains in text
 
 
-# (tool, arguments, expected structured code, or None for an SDK validation error mentioning `contains`)
-BAD_ARGUMENTS: list[tuple[str, Any, str | None, str]] = [
+# (tool, arguments, expected structured code, text the answer must contain: the argument it names)
+BAD_ARGUMENTS: list[tuple[str, Any, str, str]] = [
     ("no_such_tool", {}, "invalid_argument", ""),
     ("get_package_docs ", {"package_name": "requests"}, "invalid_argument", ""),
     ("x" * 500_000, {}, "invalid_argument", ""),
     ("\x1b[2J\x00tool", {}, "invalid_argument", ""),
-    ("get_package_docs", {}, None, "package_name"),
-    ("get_package_docs", {"package_name": 123}, None, "valid string"),
-    ("get_package_docs", {"package_name": None}, None, "valid string"),
-    ("get_package_docs", {"package_name": ["requests"]}, None, "valid string"),
-    ("get_package_docs", {"package_name": {"a": ["b"] * 50_000}}, None, "valid string"),
-    ("get_package_docs", {"package_name": "requests", "version_constraint": 2}, None, "version_constraint"),
-    ("get_package_docs", {"package_name": "requests", "query": ["a"]}, None, "query"),
-    ("get_package_docs_with_context", {"package_name": "requests", "include_dependencies": [1]}, None, "boolean"),
-    ("get_package_docs_with_context", {"package_name": "requests", "max_dependencies": "many"}, None, "integer"),
-    ("get_package_docs_with_context", {"package_name": "requests", "max_tokens": 1.5}, None, "integer"),
-    ("get_package_docs_with_context", {"package_name": "requests", "max_tokens": 1e300}, None, "integer"),
+    ("get_package_docs", {}, "invalid_argument", "package_name"),
+    ("get_package_docs", {"package_name": 123}, "invalid_argument", "package_name must be a string"),
+    ("get_package_docs", {"package_name": None}, "invalid_argument", "package_name must be a string"),
+    ("get_package_docs", {"package_name": ["requests"]}, "invalid_argument", "package_name must be a string"),
+    ("get_package_docs", {"package_name": {"a": ["b"] * 50_000}}, "invalid_argument", "package_name"),
+    (
+        "get_package_docs",
+        {"package_name": "requests", "version_constraint": 2},
+        "invalid_argument",
+        "version_constraint",
+    ),
+    ("get_package_docs", {"package_name": "requests", "query": ["a"]}, "invalid_argument", "query"),
+    (
+        "get_package_docs_with_context",
+        {"package_name": "requests", "include_dependencies": [1]},
+        "invalid_argument",
+        "include_dependencies must be true or false",
+    ),
+    (
+        "get_package_docs_with_context",
+        {"package_name": "requests", "max_dependencies": "many"},
+        "invalid_argument",
+        "max_dependencies must be an integer",
+    ),
+    ("get_package_docs_with_context", {"package_name": "requests", "max_tokens": 1.5}, "invalid_argument", "integer"),
+    ("get_package_docs_with_context", {"package_name": "requests", "max_tokens": 1e300}, "invalid_argument", "max_"),
     ("get_package_docs_with_context", {"package_name": "requests", "max_tokens": -5}, "invalid_argument", ""),
     ("get_package_docs_with_context", {"package_name": "requests", "max_tokens": 10**30}, "invalid_argument", ""),
     ("get_package_docs_with_context", {"package_name": "requests", "max_dependencies": -1}, "invalid_argument", ""),
@@ -153,17 +173,18 @@ BAD_ARGUMENTS: list[tuple[str, Any, str | None, str]] = [
         "invalid_argument",
         "",
     ),
-    ("get_package_docs_with_context", {"package_name": "requests", "context_scope": 5}, None, "context_scope"),
-    ("scan_dependencies", {}, None, "project_path"),
-    ("scan_dependencies", {"project_path": None}, None, "valid string"),
-    ("scan_dependencies", {"project_path": {"path": "/"}}, None, "valid string"),
+    ("get_package_docs_with_context", {"package_name": "requests", "context_scope": 5}, "invalid_argument", "context"),
+    ("scan_dependencies", {}, "invalid_argument", "project_path"),
+    ("scan_dependencies", {"project_path": None}, "invalid_argument", "project_path must be a string"),
+    ("scan_dependencies", {"project_path": {"path": "/"}}, "invalid_argument", "project_path must be a string"),
 ]
 
-# Extra arguments are allowed by the published input schemas (no additionalProperties: false) and ignored.
-EXTRA_ARGUMENTS: list[tuple[str, dict[str, Any]]] = [
-    ("get_package_docs", {"package_name": "requests", "version": "1.0", "unexpected": {"deep": [1, 2]}}),
-    ("get_cache_stats", {"verbose": True}),
-    ("health_check", {"x" * 1000: 1}),
+# The published input schemas say additionalProperties: false, so a misspelt or invented argument is an error
+# naming it (cut at 40 characters), not silently ignored.
+EXTRA_ARGUMENTS: list[tuple[str, dict[str, Any], str]] = [
+    ("get_package_docs", {"package_name": "requests", "version": "1.0", "unexpected": {"deep": [1, 2]}}, "version"),
+    ("get_cache_stats", {"verbose": True}, "verbose"),
+    ("health_check", {"x" * 1000: 1}, "x" * 40),
 ]
 
 
@@ -184,36 +205,38 @@ def test_unknown_tools_and_bad_arguments_get_tool_errors(plain_server: ManagedPr
                 and reply.seconds <= MAX_ANSWER_S,
                 f"{tool[:40]!r} {str(arguments)[:80]}: {reply.code} {reply.text[:160]!r}",
             )
-        for tool, arguments in EXTRA_ARGUMENTS:
+        for tool, arguments, named in EXTRA_ARGUMENTS:
             reply = mcp.call(tool, arguments)
-            attack.check(reply.code == "ok", f"{tool} with extra arguments: {reply.code} {reply.text[:160]!r}")
-    attack.notes = (
-        "extra arguments are ignored (the input schemas allow them); unknown tool names echo at most 80 chars"
-    )
+            attack.check(
+                reply.is_error and reply.code == "invalid_argument" and named in reply.text,
+                f"{tool} with extra arguments: {reply.code} {reply.text[:160]!r}",
+            )
+    attack.notes = "extra arguments are refused by name (additionalProperties: false); unknown tools echo ≤ 80 chars"
     attack.assert_clean()
 
 
 LONG = 900_000
-"""Long enough to hurt, short enough to pass the 1 MiB body cap so the tool itself must refuse it."""
+"""Long enough to hurt, short enough to pass the 1 MiB body cap, so the schema check must refuse it (every string
+argument has a maxLength far below this) with invalid_argument and no echo."""
 
 LONG_STRINGS: list[tuple[str, dict[str, Any], str]] = [
-    ("get_package_docs", {"package_name": "a" * LONG}, "invalid_package_name"),
-    ("get_package_docs", {"package_name": " " * LONG + "requests"}, "invalid_package_name"),
+    ("get_package_docs", {"package_name": "a" * LONG}, "invalid_argument"),
+    ("get_package_docs", {"package_name": " " * LONG + "requests"}, "invalid_argument"),
     (
         "get_package_docs",
         {"package_name": "requests", "version_constraint": ">=1," * (LONG // 4)},
-        "invalid_version_constraint",
+        "invalid_argument",
     ),
     ("get_package_docs", {"package_name": "requests", "query": "q" * LONG}, "invalid_argument"),
-    ("get_package_docs_with_context", {"package_name": "r" * LONG}, "invalid_package_name"),
+    ("get_package_docs_with_context", {"package_name": "r" * LONG}, "invalid_argument"),
     ("get_package_docs_with_context", {"package_name": "requests", "context_scope": "s" * LONG}, "invalid_argument"),
     (
         "get_package_docs_with_context",
         {"package_name": "requests", "version_constraint": "9" * LONG},
-        "invalid_version_constraint",
+        "invalid_argument",
     ),
-    ("scan_dependencies", {"project_path": "/" + "d/" * (LONG // 2)}, "invalid_project_path"),
-    ("scan_dependencies", {"project_path": "x" * LONG}, "invalid_project_path"),
+    ("scan_dependencies", {"project_path": "/" + "d/" * (LONG // 2)}, "invalid_argument"),
+    ("scan_dependencies", {"project_path": "x" * LONG}, "invalid_argument"),
 ]
 
 
@@ -283,13 +306,13 @@ def test_control_characters_and_lone_surrogates_are_refused_and_never_echoed_raw
 
 
 SPECIFIERS: list[tuple[str, set[str]]] = [
-    ("," * 10_000, {"invalid_version_constraint"}),
-    (">=1.0," * 5_000, {"invalid_version_constraint"}),
+    ("," * 10_000, {"invalid_argument"}),
+    (">=1.0," * 5_000, {"invalid_argument"}),
     (",".join(f"!={i}.0" for i in range(20)), {"ok"}),
     (",".join(f"!={i}.0" for i in range(21)), {"invalid_version_constraint"}),
-    ("==" + "1." * 5_000 + "0", {"invalid_version_constraint"}),
-    ("~=" + "9" * 10_000, {"invalid_version_constraint"}),
-    (">=1.0" + " " * 100_000, {"ok", "invalid_version_constraint"}),
+    ("==" + "1." * 5_000 + "0", {"invalid_argument"}),
+    ("~=" + "9" * 10_000, {"invalid_argument"}),
+    (">=1.0" + " " * 100_000, {"invalid_argument"}),  # past the schema's maxLength (200), spaces count
     ("===" + "x" * 150, {"version_not_found"}),
     ("==" + "9" * 150, {"version_not_found", "invalid_version_constraint"}),
     ("^1.2.3", {"invalid_version_constraint"}),
@@ -297,7 +320,7 @@ SPECIFIERS: list[tuple[str, set[str]]] = [
     ("==1.*.*", {"invalid_version_constraint"}),
     (">=1.0 <2.0", {"invalid_version_constraint"}),
     ("==1!2.0+local." + "a." * 60 + "b", {"version_not_found", "invalid_version_constraint"}),
-    ("(" * 100 + ">=1" + ")" * 100, {"invalid_version_constraint"}),
+    ("(" * 100 + ">=1" + ")" * 100, {"invalid_argument"}),
     ("==../../../etc/passwd", {"invalid_version_constraint"}),
 ]
 

@@ -11,6 +11,7 @@ The runs share two cores, so the load is light (4 users × 2 calls/s each); the 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.verdicts, pytest.mark.timeout(1200)]
 
 SOAK = str(VENV_BIN / "autodocs-soak")
 TARGETS = Path(__file__).resolve().parents[1] / "support" / "gate_targets.py"
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 DURATION_S = 360
 RUN_LIMIT_S = DURATION_S + 240
 
@@ -60,9 +62,15 @@ def _verdict(run_dir: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict[str, Any], str]]:
-    """Every case's exit status, verdict and soak log, from seven soaks run side by side."""
-    root = tmp_path_factory.mktemp("verdicts")
+def verdicts() -> dict[str, tuple[int, dict[str, Any], str]]:
+    """Every case's exit status, verdict and soak log, from seven soaks run side by side.
+
+    The run folders stay in ``reports/verdicts/`` (git-ignored; the previous ones are replaced), so the seven
+    reports can be read after ``make verdicts`` as after any soak.
+    """
+    root = REPORTS / "verdicts"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     sink_port = free_port()
     sink = start_process([sys.executable, str(TARGETS), "--sink", "--port", str(sink_port)], root / "sink.log")
     soaks: dict[str, ManagedProcess] = {}
