@@ -244,9 +244,10 @@ def test_the_dump_gives_each_sockets_inode_as_its_descriptor_link_names_it() -> 
     accepted, _ = listener.accept()
     try:
         rows = sock_diag_tcp(socket.AF_INET, states=1 << TCP_ESTABLISHED)
-        by_local = {local: inode for _, local, _, inode in rows}
-        assert by_local[port] == os.fstat(accepted.fileno()).st_ino
-        assert by_local[client.getsockname()[1]] == os.fstat(client.fileno()).st_ino
+        by_pair = {(local, remote): inode for _, local, remote, inode in rows}  # a local port alone may repeat
+        mine = client.getsockname()[1]
+        assert by_pair[(port, mine)] == os.fstat(accepted.fileno()).st_ino
+        assert by_pair[(mine, port)] == os.fstat(client.fileno()).st_ino
         assert {os.fstat(accepted.fileno()).st_ino, os.fstat(client.fileno()).st_ino} <= socket_inodes([os.getpid()])
     finally:
         for sock in (client, accepted, listener):
