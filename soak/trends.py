@@ -156,9 +156,9 @@ def decide(
     clear = est.low > allowance and enough_points and enough_steps
     early_slope = early.estimate.slope if early is not None else math.nan
     late_slope = late.estimate.slope if late is not None else math.nan
-    sustained = _grows_on(early, trend, allowance, th) and _grows_on(late, trend, allowance, th)
     slowing = early is not None and late is not None and late.estimate.high < early.estimate.low
-    sustained = (sustained and not slowing) or not leak_shape
+    leak_like = _grows_on(early, trend, allowance, th) and _grows_on(late, trend, allowance, th) and not slowing
+    sustained = leak_like or not leak_shape
     halves_text = f"first half {fmt_num(early_slope, True)}, second half {fmt_num(late_slope, True)} {unit}"
     if clear and sustained:
         return Decision(
@@ -170,16 +170,15 @@ def decide(
     if max(est.high, resolution) <= allowance:
         held = f"{label} slope {fmt_num(est.slope, True)} {unit}; the CI's upper bound is within the allowance"
         return Decision(Status.HELD, held)
-    needed = fmt_hours(needed_hours(trend, allowance, quantum, th))
+    # Growth that is clear but not leak-like is settled by a run long enough to show whether it levels off.
+    needed = fmt_hours(2.0 * trend.x_end if clear else needed_hours(trend, allowance, quantum, th))
     if clear and slowing:
-        needed = fmt_hours(2.0 * trend.x_end)
         why = (
             f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but it is slowing ({halves_text}; "
             "the second half's interval lies wholly below the first's): a bounded structure filling looks like "
             "this, a leak keeps its pace; a longer run shows whether it levels off"
         )
     elif clear:
-        needed = fmt_hours(2.0 * trend.x_end)
         why = (
             f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but not in both halves alike "
             f"({halves_text}): growth that stops or comes in one burst (a bounded structure filling, a transient "
