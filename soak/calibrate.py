@@ -543,12 +543,14 @@ def command_line(settings: Settings, out: Path) -> str:
     )
 
 
+def _head(*columns: str) -> list[str]:
+    """A Markdown table's header and rule lines."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def _false_alarm_table(results: Results) -> list[str]:
     durations = results.settings.durations
-    lines = [
-        "| criterion (allowance) | healthy model | " + " | ".join(_minutes(d) for d in durations) + " |",
-        "|---|---|" + "---|" * len(durations),
-    ]
+    lines = _head("criterion (allowance)", "healthy model", *(_minutes(d) for d in durations))
     for subject in results.settings.subjects:
         for model in subject.models:
             cells = []
@@ -565,10 +567,7 @@ def _false_alarm_table(results: Results) -> list[str]:
 
 def _detection_summary(results: Results) -> list[str]:
     durations = results.settings.durations
-    lines = [
-        "| criterion | allowance | " + " | ".join(_minutes(d) for d in durations) + " |",
-        "|---|---|" + "---|" * len(durations),
-    ]
+    lines = _head("criterion", "allowance", *(_minutes(d) for d in durations))
     for subject in results.settings.subjects:
         cells = []
         for duration in durations:
@@ -583,8 +582,7 @@ def _detection_detail(results: Results, subject: Subject) -> list[str]:
         f"**{subject.criterion}**: share of trials broken, by leak rate "
         f"({'per hour' if subject.rate_unit == '/h' else subject.rate_unit})",
         "",
-        "| duration | trials | " + " | ".join(f"{rate:g}" for rate in subject.grid) + " | smallest ≥ 90 % |",
-        "|---|---|" + "---|" * (len(subject.grid) + 1),
+        *_head("duration", "trials", *(f"{rate:g}" for rate in subject.grid), "smallest ≥ 90 %"),
     ]
     for duration in results.settings.durations:
         tallies = [results.detection[(subject.criterion, duration, rate)] for rate in subject.grid]

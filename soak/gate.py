@@ -19,19 +19,17 @@ from typing import Any
 import numpy as np
 
 from soak.context import GateContext, build_context, degradation_windows
-from soak.formatting import MEGABYTE, fmt_duration, fmt_num
+from soak.formatting import fmt_duration, fmt_num
 from soak.plotfiles import PlotFile
 from soak.rundir import RunData
 from soak.thresholds import Thresholds
 from soak.trends import judge_latency, judge_resources
-from soak.verdict import Criterion, FaultWindow, Status, TrendLine, Verdict, worst
+from soak.verdict import Criterion, FaultWindow, Status, Verdict, worst
 
 __all__ = [
-    "MEGABYTE",
     "Criterion",
     "FaultWindow",
     "Status",
-    "TrendLine",
     "Verdict",
     "degradation_windows",
     "judge",

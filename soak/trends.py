@@ -293,7 +293,7 @@ def settled_at(ctx: GateContext) -> tuple[float | None, str]:
     """
     samples = ctx.run.samples
     latest: float | None = None
-    described: list[str] = []
+    described: dict[str, list[str]] = {}
     for column, cap_column, unit, scale, tier in BOUNDED_TIERS:
         values = samples.col(column)
         finite = np.flatnonzero(np.isfinite(values))
@@ -305,14 +305,11 @@ def settled_at(ctx: GateContext) -> tuple[float | None, str]:
         latest = at if latest is None else max(latest, at)
         caps = samples.col(cap_column)
         of = f" of {fmt_num(float(np.nanmax(caps)) / scale)}" if np.isfinite(caps).any() else ""
-        described.append(
-            f"{tier} {fmt_num(final / scale)}{of} {unit}"
-            if tier not in " ".join(described)
-            else f"{fmt_num(final / scale)}{of} {unit}"
-        )
+        described.setdefault(tier, []).append(f"{fmt_num(final / scale)}{of} {unit}")
     if latest is None:
         return None, ""
-    return latest, f"{', '.join(described)}; settled at {fmt_duration(latest)}"
+    tiers = ", ".join(f"{tier} {', '.join(levels)}" for tier, levels in described.items())
+    return latest, f"{tiers}; settled at {fmt_duration(latest)}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
