@@ -56,6 +56,8 @@ class ServerState:
     known_tools: set[str] = field(default_factory=lambda: set(TOOL_NAMES))
     """Tool names the accounting middleware passes on to the SDK; a server that adds a tool adds its name here."""
     sessions_open: Any = None
+    session_stats: Any = None
+    """Admission figures of the HTTP session gate (cap, evicted, refused); absent on stdio."""
     arguments: ArgumentChecker = field(default_factory=lambda: ArgumentChecker(SPECS_BY_NAME))
     """Checks every call's arguments against the published input schema (a server adding a tool adds its spec)."""
     client_logs: ClientLogLevels = field(init=False, repr=False)
@@ -80,6 +82,7 @@ class ServerState:
             "upstream": resources.upstream.stats() if resources else {},
             "cache": resources.cache.stats() if resources else {},
             "sessions_open": self.sessions_open() if callable(self.sessions_open) else 0,
+            **(self.session_stats() if callable(self.session_stats) else {}),
             "ready": self.ready,
             "draining": self.draining,
             "uptime_s": round(time.monotonic() - self.started_at, 3),

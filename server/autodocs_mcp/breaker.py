@@ -1,9 +1,15 @@
-"""A consecutive-failure circuit breaker with a single half-open probe.
+"""A consecutive-failure circuit breaker with a single half-open probe and an open time that backs off.
 
 Why this shape: when PyPI (or the mock) is down, every request would otherwise wait for its full deadline and
 retries would pile more load onto a struggling upstream. After ``failure_threshold`` consecutive failures the
-circuit opens and callers fail fast. Once ``reset_timeout_s`` has passed, exactly one caller is let through as a
-probe; its outcome alone closes or re-opens the circuit, so a recovering upstream sees one request, not a stampede.
+circuit opens and callers fail fast. Once the open time has passed, exactly one caller is let through as a probe;
+its outcome alone closes or re-opens the circuit, so a recovering upstream sees one request, not a stampede.
+
+What counts as one failure is the caller's business: the upstream client reports a *call's* final outcome, after
+its retries, so a bad day (a third of the attempts failing) is ridden out by retries and only an outage, where
+whole calls fail, opens the circuit. The first open lasts ``initial_reset_timeout_s``; each failed probe doubles it,
+up to ``reset_timeout_s``; closing resets it. A short first open loses little when the trip was a fluke, and the
+doubling keeps a long outage from being probed every few seconds.
 
 Calls that started before the circuit opened can finish at any later time. Their outcomes are treated as stale
 outside the closed state: a late failure only adds to the failure count (it neither re-opens nor extends the
@@ -76,6 +82,7 @@ class CircuitBreaker:
         on_transition: Callable[[BreakerState, BreakerState, str], None] | None = None,
         *,
         probe_timeout_s: float = 60.0,
+        initial_reset_timeout_s: float | None = None,
     ) -> None:
         if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int) or failure_threshold < 1:
             raise ValueError(f"failure_threshold must be an integer >= 1, got {failure_threshold!r}")
@@ -83,9 +90,16 @@ class CircuitBreaker:
             raise ValueError(f"reset_timeout_s must be a finite number >= 0, got {reset_timeout_s!r}")
         if not (math.isfinite(probe_timeout_s) and probe_timeout_s > 0):
             raise ValueError(f"probe_timeout_s must be a finite number > 0, got {probe_timeout_s!r}")
+        initial = reset_timeout_s if initial_reset_timeout_s is None else initial_reset_timeout_s
+        if not (math.isfinite(initial) and 0 <= initial <= reset_timeout_s):
+            raise ValueError(
+                f"initial_reset_timeout_s must be a finite number between 0 and reset_timeout_s, got {initial!r}"
+            )
         self._name = name
         self._threshold = failure_threshold
         self._reset_timeout_s = float(reset_timeout_s)
+        self._initial_reset_timeout_s = float(initial)
+        self._open_for_s = float(initial)
         self._probe_timeout_s = float(probe_timeout_s)
         self._clock = clock
         self._on_transition = on_transition
@@ -117,11 +131,11 @@ class CircuitBreaker:
             return False
         now = self._clock.monotonic()
         if state is BreakerState.OPEN:
-            retry_in = self._opened_at + self._reset_timeout_s - now
+            retry_in = self._opened_at + self._open_for_s - now
             if retry_in > 0:
                 self._rejected += 1
                 raise CircuitOpenError(self._name, retry_in)
-            self._transition(BreakerState.HALF_OPEN, f"reset timeout of {self._reset_timeout_s:g} s elapsed")
+            self._transition(BreakerState.HALF_OPEN, f"open time of {self._open_for_s:g} s elapsed")
             return self._start_probe(now)
         started = self._probe_started_at
         if started is not None:
@@ -146,6 +160,7 @@ class CircuitBreaker:
         if probe and self._owns_probe():
             self._probe_started_at = None
             self._failures = 0
+            self._open_for_s = self._initial_reset_timeout_s
             self._transition(BreakerState.CLOSED, "probe succeeded")
         elif self._state is BreakerState.CLOSED:
             self._failures = 0
@@ -155,10 +170,13 @@ class CircuitBreaker:
         self._failures += 1
         if probe and self._owns_probe():
             self._probe_started_at = None
-            self._open("probe failed")
+            self._open_for_s = min(self._reset_timeout_s, max(self._open_for_s * 2, self._initial_reset_timeout_s))
+            self._open(f"probe failed; open for {self._open_for_s:g} s")
             return
         if self._state is BreakerState.CLOSED and self._failures >= self._threshold:
-            self._open(f"{self._failures} consecutive failures (threshold {self._threshold})")
+            streak = f"{self._failures} consecutive failures (threshold {self._threshold})"
+            reason = f"{streak}; open for {self._open_for_s:g} s"
+            self._open(reason)
 
     def record_neutral(self, probe: bool) -> None:
         """The call ended without judging the upstream (e.g. cancelled); a probe frees the slot for the next caller."""
@@ -196,6 +214,8 @@ class CircuitBreaker:
             "consecutive_failures": self._failures,
             "failure_threshold": self._threshold,
             "reset_timeout_s": self._reset_timeout_s,
+            "initial_reset_timeout_s": self._initial_reset_timeout_s,
+            "open_time_s": self._open_for_s,
             "opened_for_s": opened_for,
             "transitions_total": sum(self._transitions.values()),
             "transitions": dict(self._transitions),

@@ -542,6 +542,14 @@ class DocCache:
             self._expired += 1
         return found
 
+    async def get_index_any_age(self, package: str) -> dict[str, Any] | None:
+        """The project index however old it is: what stale-if-error serves while the upstream is failing."""
+        key = index_key(package)
+        entry = self._memory.get(key)
+        if entry is not None:
+            return entry[1]
+        return await self._load(key, max_age_s=None)
+
     async def put_index(self, package: str, data: dict[str, Any]) -> None:
         self._store(index_key(package), data)
 

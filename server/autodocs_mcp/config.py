@@ -18,7 +18,14 @@ ENV_PREFIX = "AUTODOCS_"
 DEFAULT_PYPI_URL = "https://pypi.org/pypi"
 MIB = 1024 * 1024
 
+RATE_LIMIT_RPM_STDIO = 300
+"""One assistant on stdio: a dependency walk (8 dependencies, two requests each) and a scan fit in a few seconds."""
+RATE_LIMIT_RPM_HTTP = 1200
+"""A shared HTTP server: 32 assistants asking for cold packages at once must not wait past their deadline for a
+slot, while the whole server stays at 20 requests a second to PyPI's CDN-fronted JSON API."""
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Transport = Literal["stdio", "http"]
 ResponseMode = Literal["json", "sse"]
 
 
@@ -59,16 +66,23 @@ class Settings(BaseSettings):
     max_retry_delay: Annotated[float, Gt(0), Le(600)] = 30.0
     circuit_breaker_threshold: Annotated[int, Ge(1), Le(1000)] = 5
     circuit_breaker_timeout: Annotated[float, Gt(0), Le(3600)] = 60.0
-    rate_limit_rpm: Annotated[int, Ge(1), Le(1_000_000)] = 60
+    # 0: RATE_LIMIT_RPM_STDIO on stdio, RATE_LIMIT_RPM_HTTP over HTTP (see ``for_transport``).
+    rate_limit_rpm: Annotated[int, Ge(0), Le(1_000_000)] = 0
     max_doc_size: Annotated[int, Ge(1000), Le(10_000_000)] = 50_000
 
     # What the hardened server adds.
     max_retry_after: Annotated[float, Ge(0), Le(3600)] = 60.0
+    # One attempt's bound, below the call's deadline, so a hung attempt leaves time for another one.
+    attempt_timeout: Annotated[float, Gt(0), Le(600)] = 10.0
+    # The circuit's first open time (at most AUTODOCS_CIRCUIT_BREAKER_TIMEOUT); each failed probe doubles it up to
+    # AUTODOCS_CIRCUIT_BREAKER_TIMEOUT.
+    circuit_breaker_initial_timeout: Annotated[float, Gt(0), Le(3600)] = 5.0
     max_response_bytes: Annotated[int, Ge(0), Le(1024 * MIB)] = 0
-    pool_max_connections: Annotated[int, Ge(1), Le(1000)] = 10
-    pool_max_keepalive: Annotated[int, Ge(0), Le(1000)] = 5
+    pool_max_connections: Annotated[int, Ge(1), Le(1000)] = 20
+    pool_max_keepalive: Annotated[int, Ge(0), Le(1000)] = 10
     pool_keepalive_expiry: Annotated[float, Ge(0), Le(3600)] = 30.0
-    pool_timeout: Annotated[float, Gt(0), Le(600)] = 5.0
+    # A wait for a free pool connection never outlasts the attempt (and so the call's deadline) either.
+    pool_timeout: Annotated[float, Gt(0), Le(600)] = 30.0
     connect_timeout: Annotated[float, Gt(0), Le(600)] = 5.0
     memory_cache_entries: Annotated[int, Ge(1), Le(10_000_000)] = 1024
     memory_cache_mb: Annotated[int, Ge(1), Le(64 * 1024)] = 64
@@ -79,6 +93,9 @@ class Settings(BaseSettings):
     response_mode: ResponseMode = "json"
     session_idle_timeout: Annotated[float, Gt(0), Le(7 * 86400)] = 1800.0
     max_sessions: Annotated[int, Ge(1), Le(1_000_000)] = 1000
+    # Sessions one client address may hold; 0: half of AUTODOCS_MAX_SESSIONS. At its bound a client's own least
+    # recently used idle session makes way for its new one.
+    max_sessions_per_client: Annotated[int, Ge(0), Le(1_000_000)] = 0
     max_request_bytes: Annotated[int, Ge(1024), Le(1024 * MIB)] = MIB
     # Slow clients: how long a connection may take to send its request headers, and then its request body.
     http_header_timeout: Annotated[float, Gt(0), Le(3600)] = 10.0
@@ -143,6 +160,24 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def for_transport(self, transport: Transport) -> Settings:
+        """These settings with the transport's defaults filled in where the operator left a value unset."""
+        if self.rate_limit_rpm:
+            return self
+        rpm = RATE_LIMIT_RPM_HTTP if transport == "http" else RATE_LIMIT_RPM_STDIO
+        return self.model_copy(update={"rate_limit_rpm": rpm})
+
+    @property
+    def sessions_per_client(self) -> int:
+        """The per-client session bound in force: the operator's figure (at most the cap), else half the cap."""
+        chosen = self.max_sessions_per_client or max(1, self.max_sessions // 2)
+        return min(chosen, self.max_sessions)
+
+    @property
+    def upstream_rate_limit(self) -> int:
+        """Requests a minute to the upstream: the operator's figure, else the conservative (stdio) default."""
+        return self.rate_limit_rpm or RATE_LIMIT_RPM_STDIO
 
     @property
     def response_byte_cap(self) -> int:

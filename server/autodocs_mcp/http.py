@@ -4,6 +4,7 @@ and the drain gate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -17,9 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from autodocs_mcp.allocations import AllocationTracker, SnapshotBusy, TracingOff, parse_top
 from autodocs_mcp.app import ServerState
 from autodocs_mcp.metrics import render_prometheus
+from autodocs_mcp.session_gate import BODY_SCOPE_KEY, SdkSessions, SessionGate
+from autodocs_mcp.sessions import SessionTable
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROTECTED_PREFIXES = ("/mcp", "/metrics", "/debug")
+MIB = 1024 * 1024
+MIN_DISCARD_BYTES = 16 * MIB
+"""An oversized body is read and thrown away up to this much (or twice the cap, if larger) before the 413 goes out:
+a client still sending when the server closes gets a connection reset instead of the answer. A body declared
+larger than that is refused at once, and that client may see the reset."""
 
 
 def _add_routes(server: MCPServer[Any], state: ServerState) -> None:
@@ -97,7 +105,8 @@ class Gate:
     The SDK checks Host and Origin only on ``/mcp``; a loopback server must refuse a rebinding page on ``/metrics``
     too. Refusals close the connection, so a client cannot keep streaming a body nobody will read. A request body
     is read here, whole, before any route sees it, within ``max_request_bytes`` (413) and ``http_body_timeout``
-    seconds (408): uvicorn bounds neither how much nor how slowly a client may send.
+    seconds (408): uvicorn bounds neither how much nor how slowly a client may send. An oversized body is drained
+    (to ``discard_limit`` bytes, within the body deadline) before its 413, so the client is still listening.
     """
 
     def __init__(self, app: ASGIApp, state: ServerState, token: str | None) -> None:
@@ -107,6 +116,7 @@ class Gate:
         self._token = token.encode() if token else None
         self._loopback_only = settings.http_host.lower() in LOOPBACK_BIND_HOSTS
         self._max_body = settings.max_request_bytes
+        self._discard_limit = max(MIN_DISCARD_BYTES, 2 * settings.max_request_bytes)
         self._body_timeout_s = settings.http_body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,7 +149,8 @@ class Gate:
         if _has_body(headers):
             try:
                 body = await _read_body(receive, headers, self._max_body, self._body_timeout_s)
-            except BodyTooLarge:
+            except BodyTooLarge as too_large:
+                await _discard(receive, too_large.read, self._discard_limit, self._body_timeout_s)
                 message = f"request body exceeds {self._max_body} bytes (AUTODOCS_MAX_REQUEST_BYTES)"
                 await _reply(send, 413, {"error": "request_too_large", "message": message}, _CLOSE)
                 return
@@ -150,6 +161,7 @@ class Gate:
             if body is None:
                 return  # the client went away mid-body; there is nobody to answer
             receive = _replay(body, receive)
+            scope = {**scope, BODY_SCOPE_KEY: body}
         await self._app(scope, receive, send)
 
     def _authorized(self, scope: Scope) -> bool:
@@ -197,7 +209,13 @@ def _rebinding_refusal(headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | 
 
 
 class BodyTooLarge(Exception):
-    """The request body passed the size cap (declared or counted)."""
+    """The request body passed the size cap (declared or counted); ``read`` bytes of it were taken, and
+    ``declared`` is its Content-Length when it had one."""
+
+    def __init__(self, read: int, declared: int | None = None) -> None:
+        super().__init__(f"request body too large ({read} bytes read)")
+        self.read = read
+        self.declared = declared
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -217,7 +235,7 @@ async def _read_body(
     """
     for name, value in headers:
         if name == b"content-length" and value.strip().isdigit() and int(value) > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(0, int(value))
     chunks: list[bytes] = []
     size = 0
     async with asyncio.timeout(timeout_s):
@@ -228,10 +246,22 @@ async def _read_body(
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise BodyTooLarge
+                raise BodyTooLarge(size)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+async def _discard(receive: Receive, already: int, limit: int, timeout_s: float) -> None:
+    """Read and drop the rest of a refused body, up to ``limit`` bytes in all and ``timeout_s`` seconds."""
+    size = already
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while size <= limit:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+                size += len(message.get("body", b""))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -275,7 +305,8 @@ def build_http_app(server: MCPServer[Any], state: ServerState) -> ASGIApp:
         max_request_body_size=settings.max_request_bytes,
         host=settings.http_host,
     )
-    instances = getattr(server.session_manager, "_server_instances", None)  # no public count in the SDK
-    if instances is not None:
-        state.sessions_open = lambda: len(instances)
-    return Gate(starlette_app, state, settings.http_token)
+    sessions = SdkSessions(server.session_manager)
+    table = SessionTable(settings.max_sessions, settings.sessions_per_client)
+    state.sessions_open = lambda: len(sessions.live())
+    state.session_stats = table.stats
+    return Gate(SessionGate(starlette_app, table, sessions), state, settings.http_token)

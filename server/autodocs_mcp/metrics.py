@@ -299,6 +299,17 @@ def render_prometheus(snapshot: Mapping[str, Any]) -> str:
     _upstream_families(out, snapshot.get("upstream", {}))
     _cache_families(out, snapshot.get("cache", {}))
     out.gauge("autodocs_sessions_open", "Open streamable-HTTP MCP sessions.", snapshot.get("sessions_open", 0))
+    out.gauge("autodocs_sessions_max", "The session cap (AUTODOCS_MAX_SESSIONS).", snapshot.get("sessions_max", 0))
+    out.counter(
+        "autodocs_sessions_evicted_total",
+        "Idle sessions ended to make room for a new client at the cap.",
+        snapshot.get("sessions_evicted_total", 0),
+    )
+    out.counter(
+        "autodocs_sessions_refused_total",
+        "New sessions refused with 503 because every candidate session was busy.",
+        snapshot.get("sessions_refused_total", 0),
+    )
     out.gauge("autodocs_ready", "1 when the server is ready to serve.", bool(snapshot.get("ready", False)))
     out.gauge("autodocs_draining", "1 while a graceful shutdown drains calls.", bool(snapshot.get("draining", False)))
     python = snapshot.get("python", {})

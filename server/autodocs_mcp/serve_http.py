@@ -92,7 +92,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve_http(settings: Settings) -> int:
-    server, state = build_server(settings)
+    server, state = build_server(settings.for_transport("http"))
     return run_http(server, state)
 
 

@@ -48,6 +48,16 @@ RENDER_MEMO_ENTRIES = 128
 RENDER_MEMO_BYTES = 16 * 1024 * 1024
 NOT_FOUND_ENTRIES = 4096
 NOT_FOUND_TTL_S = 300.0
+STALE_IF_ERROR = frozenset(
+    {
+        ErrorCode.UPSTREAM_UNAVAILABLE,
+        ErrorCode.UPSTREAM_TIMEOUT,
+        ErrorCode.UPSTREAM_INVALID_RESPONSE,
+        ErrorCode.UPSTREAM_SATURATED,
+    }
+)
+"""Upstream failures for which an expired project index is served rather than the error (RFC 5861's
+stale-if-error): on a bad day a listing an hour old is a better answer than none, and the answer says it is stale."""
 MAX_DEPENDENCIES = 50
 MIN_TOKENS = 100
 MAX_TOKENS = 1_000_000
@@ -58,6 +68,16 @@ class Fetched:
     meta: PackageMetadata
     from_cache: bool
     upstream_requests: int
+    stale: bool = False
+    """The version was resolved against an expired project index because the upstream was failing."""
+
+
+@dataclass(frozen=True)
+class Project:
+    index: ProjectIndex
+    payload: dict[str, Any] | None = None
+    """The raw listing when it was just fetched (it carries the latest release's metadata)."""
+    stale: bool = False
 
 
 def _exact_pin(spec: SpecifierSet | None) -> str | None:
@@ -89,6 +109,7 @@ class DocsService:
         # spares the upstream (and its rate-limit slots). Bounded by count and by age.
         self._not_found: BoundedLRU[str, float] = BoundedLRU(NOT_FOUND_ENTRIES, NOT_FOUND_ENTRIES)
         self._not_found_hits = 0
+        self._stale_served = 0
 
     def _render(self, meta: PackageMetadata, query: str | None) -> RenderedDocs:
         key = (meta.name, meta.version, query)
@@ -117,24 +138,44 @@ class DocsService:
         self._parsed.put((name, version), meta, len(meta.description) + 1024)
         return meta
 
-    async def _project(self, name: str) -> tuple[ProjectIndex, dict[str, Any] | None]:
-        """The project index, from memory, cache or upstream; the raw payload too when it was just fetched."""
+    async def _project(self, name: str) -> Project:
+        """The project index, from memory, cache or upstream; an expired one while the upstream is failing."""
+        expired: ProjectIndex | None = None
         remembered = self._indexes.get(name)
         if remembered is not None:
             index, at = remembered
             if time.monotonic() - at < self._settings.index_ttl:
-                return index, None
-            self._indexes.pop(name)
+                return Project(index)
+            expired = index  # kept until a fresh one replaces it, for stale-if-error
         cached = await self._cache.get_index(name)
         if cached is not None:
             try:
-                return self._remember_index(name, ProjectIndex.from_cache_dict(cached)), None
+                return Project(self._remember_index(name, ProjectIndex.from_cache_dict(cached)))
             except CacheFormatError:
                 log.warning("cache_index_unusable", package=name)
-        payload = await self._fetch(f"{quote(name)}/json", name)
+        try:
+            payload = await self._fetch(f"{quote(name)}/json", name)
+        except AutoDocsError as error:
+            stale = await self._stale_index(name, expired) if error.code in STALE_IF_ERROR else None
+            if stale is None:
+                raise
+            self._stale_served += 1
+            log.warning("serving_stale_index", package=name, reason=error.code.value)
+            return Project(stale, stale=True)
         index = parse_project_index(payload, name)
         await self._cache.put_index(name, index.to_cache_dict())
-        return self._remember_index(name, index), payload
+        return Project(self._remember_index(name, index), payload)
+
+    async def _stale_index(self, name: str, expired: ProjectIndex | None) -> ProjectIndex | None:
+        if expired is not None:
+            return expired
+        cached = await self._cache.get_index_any_age(name)
+        if cached is None:
+            return None
+        try:
+            return ProjectIndex.from_cache_dict(cached)
+        except CacheFormatError:
+            return None
 
     async def _fetch(self, path: str, name: str, version: str | None = None) -> dict[str, Any]:
         if version is None and self._known_missing(name):
@@ -176,12 +217,13 @@ class DocsService:
             hit = await self._cached_release(name, pinned)
             if hit is not None:
                 return Fetched(hit, True, 0)
-        index, payload = await self._project(name)
+        project = await self._project(name)
+        index, payload = project.index, project.payload
         version = resolve_version(index, spec)
         requests = 0 if payload is None else 1
         hit = await self._cached_release(name, version)
         if hit is not None:
-            return Fetched(hit, payload is None, requests)
+            return Fetched(hit, payload is None, requests, project.stale)
         if payload is not None and version == index.latest:
             meta = parse_release(payload, max_description_chars=self._settings.max_doc_size)
         else:
@@ -210,6 +252,7 @@ class DocsService:
             "sections_matched": rendered.sections_matched,
             "token_estimate": rendered.token_estimate,
             "from_cache": fetched.from_cache,
+            "stale": fetched.stale,
             "upstream_requests": fetched.upstream_requests,
             "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
         }
@@ -260,6 +303,7 @@ class DocsService:
                 "summary": fetched.meta.summary,
                 "documentation": kept_docs[dep_name],
                 "from_cache": fetched.from_cache,
+                "stale": fetched.stale,
             }
             for dep_name, fetched, _doc in fetched_deps
             if dep_name in kept_docs
@@ -274,6 +318,7 @@ class DocsService:
                     "version": primary.meta.version,
                     "documentation": primary_text,
                     "from_cache": primary.from_cache,
+                    "stale": primary.stale,
                 },
                 "runtime_dependencies": dependencies,
                 "context_scope": scope,
@@ -322,6 +367,7 @@ class DocsService:
             "cache": self._cache.stats(),
             "rendered_memo": {"entries": len(self._rendered), "bytes": self._rendered.total_size},
             "not_found_memo": {"entries": len(self._not_found), "hits": self._not_found_hits, "ttl_s": NOT_FOUND_TTL_S},
+            "stale_served": self._stale_served,
         }
 
 

@@ -145,7 +145,7 @@ async def _stdin_lines(limit: int) -> AsyncIterator[PipeLines | None]:
 
 
 def serve_stdio(settings: Settings) -> int:
-    return anyio.run(_serve, settings)
+    return anyio.run(_serve, settings.for_transport("stdio"))
 
 
 async def _serve(settings: Settings) -> int:

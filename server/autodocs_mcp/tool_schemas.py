@@ -152,6 +152,7 @@ DOCS_SUCCESS = _success(
         "sections_matched": INTEGER,
         "token_estimate": INTEGER,
         "from_cache": BOOLEAN,
+        "stale": BOOLEAN,
         "upstream_requests": INTEGER,
         "response_time_ms": NUMBER,
     },
@@ -160,7 +161,13 @@ DOCS_SUCCESS = _success(
 
 PACKAGE_DOCS: dict[str, Any] = {
     "type": "object",
-    "properties": {"package_name": STRING, "version": STRING, "documentation": STRING, "from_cache": BOOLEAN},
+    "properties": {
+        "package_name": STRING,
+        "version": STRING,
+        "documentation": STRING,
+        "from_cache": BOOLEAN,
+        "stale": BOOLEAN,
+    },
     "required": ["package_name", "version", "documentation"],
 }
 CONTEXT_SUCCESS = _success(

@@ -41,11 +41,13 @@ class UpstreamConfig:
     base_url: str
     request_timeout_s: float
     body_cap_bytes: int
+    attempt_timeout_s: float
     retry: RetryPolicy
     rate_limit: int
     rate_window_s: float
     breaker_threshold: int
     breaker_timeout_s: float
+    breaker_initial_timeout_s: float
     pool: PoolLimits
 
     @classmethod
@@ -54,16 +56,18 @@ class UpstreamConfig:
             base_url=settings.pypi_url,
             request_timeout_s=settings.request_timeout,
             body_cap_bytes=settings.response_byte_cap,
+            attempt_timeout_s=settings.attempt_timeout,
             retry=RetryPolicy(
                 max_attempts=settings.max_retry_attempts,
                 base_delay_s=settings.base_retry_delay,
                 max_delay_s=settings.max_retry_delay,
                 max_retry_after_s=settings.max_retry_after,
             ),
-            rate_limit=settings.rate_limit_rpm,
+            rate_limit=settings.upstream_rate_limit,
             rate_window_s=60.0,
             breaker_threshold=settings.circuit_breaker_threshold,
             breaker_timeout_s=settings.circuit_breaker_timeout,
+            breaker_initial_timeout_s=min(settings.circuit_breaker_initial_timeout, settings.circuit_breaker_timeout),
             pool=PoolLimits(
                 max_connections=settings.pool_max_connections,
                 max_keepalive=settings.pool_max_keepalive,
@@ -158,6 +162,7 @@ class UpstreamClient:
             clock=clock,
             on_transition=self._log_transition,
             probe_timeout_s=config.request_timeout_s + 5.0,
+            initial_reset_timeout_s=config.breaker_initial_timeout_s,
         )
         self._inflight: dict[str, _SharedFetch] = {}
         self._closed = False
@@ -220,17 +225,54 @@ class UpstreamClient:
         return done
 
     async def _fetch(self, url: str) -> dict[str, Any]:
+        """One call: the breaker judges it once, by its final outcome after every retry.
+
+        Counting attempts instead would open the circuit on a bad day: at a third of attempts failing, five failed
+        attempts in a row come within seconds among 32 concurrent callers, while three attempts of one call all
+        failing is rare. A call that the breaker turned away, or that ended without the upstream being to blame
+        (rate limit, pool wait, cancellation), judges nothing.
+        """
         deadline = self._clock.monotonic() + self.config.request_timeout_s
+        try:
+            probe = self.breaker.before_call()
+        except CircuitOpenError as exc:
+            error = _unavailable(str(exc), retry_in_s=round(exc.retry_in_s, 3))
+            self._counted_failure(error)
+            raise error from None
+        verdict: Callable[[bool], None] = self.breaker.record_neutral
+        try:
+            data = await self._attempts(url, deadline, probe)
+        except _Answered as answered:
+            verdict = self.breaker.record_success
+            if answered.error.code == ErrorCode.PACKAGE_NOT_FOUND:
+                self._counts["not_found"] += 1
+            else:
+                self._counted_failure(answered.error)
+            raise answered.error from None
+        except _Fault as fault:
+            verdict = self.breaker.record_failure
+            self._counted_failure(fault.error)
+            raise fault.error from None
+        except AutoDocsError as error:
+            self._counted_failure(error)
+            raise
+        else:
+            verdict = self.breaker.record_success
+            return data
+        finally:
+            verdict(probe)
+
+    async def _attempts(self, url: str, deadline: float, probe: bool) -> dict[str, Any]:
+        """Attempts until one succeeds, the policy or the deadline says stop, or the circuit opened meanwhile."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._guarded_attempt(url, deadline)
+                return await self._limited_attempt(url, deadline)
             except _Fault as fault:
                 delay = self._retry_delay(fault, attempt, deadline)
-                if delay is None:
-                    self._counted_failure(fault.error)
-                    raise fault.error from None
+                if delay is None or (not probe and self.breaker.state is BreakerState.OPEN):
+                    raise
                 self._counts["retries"] += 1
                 log.info(
                     "upstream_retry",
@@ -240,15 +282,6 @@ class UpstreamClient:
                     reason=fault.error.message,
                 )
                 await self._clock.sleep(delay)
-            except _Answered as answered:
-                if answered.error.code == ErrorCode.PACKAGE_NOT_FOUND:
-                    self._counts["not_found"] += 1
-                else:
-                    self._counted_failure(answered.error)
-                raise answered.error from None
-            except AutoDocsError as error:
-                self._counted_failure(error)
-                raise
 
     def _retry_delay(self, fault: _Fault, attempt: int, deadline: float) -> float | None:
         if not fault.retryable or not self.config.retry.may_retry(attempt):
@@ -262,18 +295,9 @@ class UpstreamClient:
         self._counts["failed"] += 1
         self._failures_by_code[error.code.value] = self._failures_by_code.get(error.code.value, 0) + 1
 
-    async def _guarded_attempt(self, url: str, deadline: float) -> dict[str, Any]:
-        try:
-            probe = self.breaker.before_call()
-        except CircuitOpenError as exc:
-            raise _unavailable(str(exc), retry_in_s=round(exc.retry_in_s, 3)) from None
-        judged = False
+    async def _limited_attempt(self, url: str, deadline: float) -> dict[str, Any]:
         try:
             waited = await self.limiter.acquire(deadline)
-            if waited > 0:
-                log.info("upstream_rate_limited", url=url, waited_s=round(waited, 3))
-            data = await self._attempt(url, deadline)
-            self._counts["ok"] += 1
         except RateLimitExceeded as exc:
             raise AutoDocsError(
                 ErrorCode.UPSTREAM_SATURATED,
@@ -282,40 +306,35 @@ class UpstreamClient:
                 retryable=True,
                 details={"wait_s": round(exc.wait_s, 3)},
             ) from None
-        except _Fault:
-            self.breaker.record_failure(probe)
-            judged = True
-            raise
-        except _Answered:
-            self.breaker.record_success(probe)
-            judged = True
-            raise
-        else:
-            self.breaker.record_success(probe)
-            judged = True
-            return data
-        finally:
-            if not judged:
-                self.breaker.record_neutral(probe)
+        if waited > 0:
+            log.info("upstream_rate_limited", url=url, waited_s=round(waited, 3))
+        data = await self._attempt(url, deadline)
+        self._counts["ok"] += 1
+        return data
 
     async def _attempt(self, url: str, deadline: float) -> dict[str, Any]:
+        """One attempt, bounded by ``attempt_timeout_s`` so that a hung attempt leaves time for another one.
+
+        The wait for a pool connection is part of the attempt and bounded by the same time, never a fixed figure
+        shorter than the call's own deadline.
+        """
         remaining = deadline - self._clock.monotonic()
         if remaining <= 0:
             raise _Fault(_timed_out(f"no answer from PyPI within {self.config.request_timeout_s:g} s"), retryable=False)
+        budget = min(remaining, self.config.attempt_timeout_s)
         self._counts["attempts"] += 1
         try:
-            async with asyncio.timeout(remaining):
-                return await self._request(url, remaining)
+            async with asyncio.timeout(budget):
+                return await self._request(url, budget)
         except TimeoutError:
-            raise _Fault(
-                _timed_out(f"no answer from PyPI within {self.config.request_timeout_s:g} s"), retryable=True
-            ) from None
+            raise _Fault(_timed_out(f"no answer from PyPI within {budget:.3g} s"), retryable=True) from None
         except httpx2.PoolTimeout:
             self._counts["pool_timeouts"] += 1
             log.warning("upstream_pool_exhausted", url=url, **pool_stats(self._transport))
             raise AutoDocsError(
                 ErrorCode.UPSTREAM_SATURATED,
-                f"upstream saturated: no pool connection free within {self.config.pool.pool_timeout_s:g} s",
+                f"upstream saturated: no pool connection free within {min(budget, self.config.pool.pool_timeout_s):.3g}"
+                " s",
                 suggestion="The server is at its upstream connection limit; retry shortly.",
                 retryable=True,
             ) from None

@@ -251,6 +251,9 @@ async def test_probes_and_prometheus_metrics_are_served(server: ManagedProcess, 
         "autodocs_cache_hits",
         "autodocs_cache_entries",
         "autodocs_sessions_open",
+        "autodocs_sessions_max",
+        "autodocs_sessions_evicted",
+        "autodocs_sessions_refused",
         "autodocs_python_allocated_blocks",
     ):
         assert name in families, name
@@ -261,7 +264,8 @@ async def test_probes_and_prometheus_metrics_are_served(server: ManagedProcess, 
     }
     assert calls[("get_package_docs", "ok")] >= 1
     assert as_json["requests"]["calls"]["get_package_docs"]["ok"] >= 1
-    assert as_json["upstream"]["pool"]["max_connections"] == 10
+    assert as_json["upstream"]["pool"]["max_connections"] == 20
+    assert as_json["sessions_max"] == 1000 and as_json["sessions_evicted_total"] == 0
     blocks = families["autodocs_python_allocated_blocks"].samples[0].value
     assert blocks > 10_000 and as_json["python"]["allocated_blocks"] > 10_000  # a live interpreter, not a zero
 

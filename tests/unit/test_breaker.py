@@ -77,7 +77,7 @@ def test_threshold_consecutive_failures_open_it_and_report_the_transition() -> N
     for _ in range(3):
         breaker.record_failure(breaker.before_call())
     assert breaker.state is OPEN
-    assert seen == [(CLOSED, OPEN, "3 consecutive failures (threshold 3)")]
+    assert seen == [(CLOSED, OPEN, "3 consecutive failures (threshold 3); open for 10 s")]
 
 
 def test_an_open_breaker_fails_fast_with_the_time_left() -> None:
@@ -106,7 +106,7 @@ def test_the_first_call_after_the_timeout_becomes_the_half_open_probe() -> None:
     breaker, clock, seen = make(reset_s=10.0)
     assert open_then_probe(breaker, clock) is True
     assert breaker.state is HALF_OPEN
-    assert seen[-1] == (OPEN, HALF_OPEN, "reset timeout of 10 s elapsed")
+    assert seen[-1] == (OPEN, HALF_OPEN, "open time of 10 s elapsed")
 
 
 def test_callers_arriving_while_the_probe_is_in_flight_fail_fast() -> None:
@@ -162,7 +162,7 @@ def test_a_failed_probe_reopens_it_and_restarts_the_timer() -> None:
     clock.jump(3.0)
     breaker.record_failure(probe)
     assert breaker.state is OPEN
-    assert seen[-1] == (HALF_OPEN, OPEN, "probe failed")
+    assert seen[-1] == (HALF_OPEN, OPEN, "probe failed; open for 10 s")
     clock.jump(9.0)
     with pytest.raises(CircuitOpenError) as raised:
         breaker.before_call()
@@ -287,6 +287,8 @@ def test_stats_snapshot_counts_transitions_rejections_and_probes() -> None:
         "consecutive_failures": 0,
         "failure_threshold": 2,
         "reset_timeout_s": 10.0,
+        "initial_reset_timeout_s": 10.0,
+        "open_time_s": 10.0,
         "opened_for_s": 0.0,
         "transitions_total": 0,
         "transitions": {"closed->open": 0, "open->half_open": 0, "half_open->closed": 0, "half_open->open": 0},
@@ -315,3 +317,28 @@ def test_stats_snapshot_counts_transitions_rejections_and_probes() -> None:
     }
     assert stats["transitions_total"] == 5
     assert (stats["rejected"], stats["probes"], stats["probe_in_flight"]) == (1, 2, False)
+
+
+def test_the_open_time_starts_short_doubles_on_each_failed_probe_and_resets_when_it_closes() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("pypi.org", 1, 60.0, clock, initial_reset_timeout_s=5.0)
+    breaker.record_failure(breaker.before_call())
+    waits = []
+    for _ in range(6):
+        with pytest.raises(CircuitOpenError) as refused:
+            breaker.before_call()
+        waits.append(round(refused.value.retry_in_s, 3))
+        clock.jump(refused.value.retry_in_s)
+        breaker.record_failure(breaker.before_call())
+    assert waits == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0]
+    clock.jump(60.0)
+    breaker.record_success(breaker.before_call())
+    breaker.record_failure(breaker.before_call())
+    with pytest.raises(CircuitOpenError) as refused:
+        breaker.before_call()
+    assert refused.value.retry_in_s == 5.0
+
+
+def test_a_first_open_time_longer_than_the_cap_is_refused() -> None:
+    with pytest.raises(ValueError, match="initial_reset_timeout_s"):
+        CircuitBreaker("pypi.org", 1, 5.0, FakeClock(), initial_reset_timeout_s=6.0)
