@@ -90,10 +90,21 @@ def server_env(mock_url: str, cache_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(tmp_dir: Path, mock_url: str, *extra_args: str, **env: str) -> ManagedProcess:
-    """``autodocs-mcp --transport http`` on a free loopback port, ready (``/readyz`` 200) when this returns."""
+def shipped_env(mock_url: str, cache_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for an ``autodocs-mcp`` child on its shipped defaults: only the upstream and the cache folder set
+    (plus whatever the test names in ``extra``, each to be justified where it is passed)."""
+    return {"AUTODOCS_PYPI_URL": f"{mock_url}/pypi", "AUTODOCS_CACHE_DIR": str(cache_dir), **extra}
+
+
+def start_server(tmp_dir: Path, mock_url: str, *extra_args: str, shipped: bool = False, **env: str) -> ManagedProcess:
+    """``autodocs-mcp --transport http`` on a free loopback port, ready (``/readyz`` 200) when this returns.
+
+    ``shipped=True`` runs it on the defaults we ship (``shipped_env``) instead of the suite's quick-retry,
+    unlimited-rate test settings (``server_env``).
+    """
     port = free_port()
     cache_dir = Path(env.pop("cache_dir", str(tmp_dir / "cache")))
+    environment = (shipped_env if shipped else server_env)(mock_url, cache_dir, **env)
     proc = start_process(
         [
             str(VENV_BIN / "autodocs-mcp"),
@@ -106,7 +117,7 @@ def start_server(tmp_dir: Path, mock_url: str, *extra_args: str, **env: str) -> 
             *extra_args,
         ],
         tmp_dir / f"autodocs-mcp-{port}.log",
-        env=server_env(mock_url, cache_dir, **env),
+        env=environment,
     )
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.extra["cache_dir"] = cache_dir
