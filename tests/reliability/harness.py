@@ -32,7 +32,8 @@ MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": 
 MIB = 1024 * 1024
 
 RSS_ALLOWANCE_MB = 20.0
-FD_ALLOWANCE = 5
+FD_ALLOWANCE = 10
+"""Idle keep-alive sockets to the upstream may stay (AUTODOCS_POOL_MAX_KEEPALIVE's shipped default is 10)."""
 SETTLE_S = 20.0
 WARM_PACKAGE = "requests"
 

@@ -1,8 +1,9 @@
 """Session abuse: thousands of sessions opened and abandoned, and session ids that are expired or made up.
 
 The server runs with ``AUTODOCS_MAX_SESSIONS=500`` and ``AUTODOCS_SESSION_IDLE_TIMEOUT=3`` so both bounds show in
-one test: past 500 open sessions a new one gets 503, abandoned ones are reclaimed three seconds after their last
-request, and the memory they held is reused by the next wave. (Three seconds, not two: a wave must open 500
+one test: at the cap (250 for one client address, half of 500) a new session takes the place of the least recently
+used idle one instead of getting 503, abandoned ones are reclaimed three seconds after their last request, and the
+memory they held is reused by the next wave. (Three seconds, not two: a wave must open 500
 sessions faster than the reaper closes them, and on two shared cores the first wave runs at ~250 a second.)
 """
 
@@ -156,12 +157,13 @@ def abandoned_sessions(
         attack.check(wave.peak_open <= MAX_SESSIONS, f"{wave.peak_open} sessions open at once, cap {MAX_SESSIONS}")
         refusals += len(wave.refused)
         for status, answer in wave.refused:
-            attack.check(status == 503 and b"Too many open sessions" in answer, f"refusal {status}: {answer[:120]!r}")
+            attack.check(False, f"an abandoned (idle) session should have made way; refused {status}: {answer[:120]!r}")
         reclaim_s = wait_for_reclaim(base)
         slowest_reclaim = max(slowest_reclaim, reclaim_s)
         attack.check(metrics(base)["sessions_open"] == 0, f"sessions still open {reclaim_s:.1f}s after the wave")
         after_wave.append(usage(session_server.pid).rss_mb)
-    attack.check(refusals > 0, f"the cap never answered 503 in {waves} waves of {wave_size}")
+    evicted = int(metrics(base)["sessions_evicted_total"])
+    attack.check(evicted > 0, f"the cap never made an idle session give way in {waves} waves of {wave_size}")
     growth = after_wave[-1] - after_wave[0]
     attack.check(growth <= LEAK_BOUND_MB, f"RSS grew {growth:.1f} MB from wave 1 to wave {waves}: {after_wave}")
     with McpHttp(base) as mcp:
@@ -178,7 +180,8 @@ def abandoned_sessions(
         fresh = mcp.call("get_package_docs", {"package_name": "requests"})
         attack.check(fresh.code == "ok", f"a new session after the abuse: {fresh.code}")
     attack.notes = (
-        f"{waves * wave_size} attempts: {opened_total} opened and abandoned, {refusals} refused with 503; "
+        f"{waves * wave_size} attempts: {opened_total} opened and abandoned, {evicted} idle ones evicted at the cap, "
+        f"{refusals} refused; "
         f"slowest reclaim {slowest_reclaim:.1f} s; RSS after waves 1 and {waves}: {after_wave[0]}, {after_wave[-1]} MB "
         "(the first wave's high-water mark stays with the allocator; later waves reuse it)"
     )
