@@ -228,3 +228,22 @@ async def test_a_duplicate_in_flight_id_is_refused_while_the_first_is_answered_a
     # 200 pairs on the second pass; the old code left ~310 objects per pair. The gauge's own noise is a few
     # thousand blocks, so 40 per pair (8,000) separates the two cleanly.
     assert after - before <= 200 * 40, after - before
+
+
+def test_an_expired_release_list_is_served_marked_stale_while_the_upstream_fails(mock_url: str, tmp_path: Path) -> None:
+    # A one-second index TTL stands in for the shipped hour, so the list expires inside the test.
+    server = start_server(tmp_path, mock_url, shipped=True, AUTODOCS_INDEX_TTL="1")
+    try:
+        with McpHttp(server.base_url) as client:
+            fresh = client.call("get_package_docs", {"package_name": "stale-if-error"})
+            set_faults(mock_url, {"error_rate": 1.0, "error_status": 503})
+            time.sleep(1.5)  # past the TTL: a clock the server reads, no event to wait on
+            stale = client.call("get_package_docs", {"package_name": "stale-if-error"})
+            never_seen = client.call("get_package_docs", {"package_name": "stale-if-error-unknown"})
+    finally:
+        set_faults(mock_url, {})
+        server.stop()
+    assert fresh.code == "ok" and fresh.structured["stale"] is False
+    assert stale.code == "ok" and stale.structured["stale"] is True
+    assert stale.structured["version"] == fresh.structured["version"]
+    assert never_seen.code == "upstream_unavailable"
