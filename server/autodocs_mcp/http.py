@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
-import json
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -17,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autodocs_mcp.allocations import AllocationTracker, SnapshotBusy, TracingOff, parse_top
 from autodocs_mcp.app import ServerState
+from autodocs_mcp.asgi_reply import json_reply
 from autodocs_mcp.metrics import render_prometheus
 from autodocs_mcp.session_gate import BODY_SCOPE_KEY, SdkSessions, SessionGate
 from autodocs_mcp.sessions import SessionTable
@@ -127,11 +127,11 @@ class Gate:
         if self._loopback_only:
             refusal = _rebinding_refusal(headers)
             if refusal is not None:
-                await _reply(send, refusal[0], {"error": "forbidden", "message": refusal[1]}, _CLOSE)
+                await json_reply(send, refusal[0], {"error": "forbidden", "message": refusal[1]}, _CLOSE)
                 return
         path: str = scope.get("path", "")
         if self._token is not None and path.startswith(PROTECTED_PREFIXES) and not self._authorized(scope):
-            await _reply(
+            await json_reply(
                 send,
                 401,
                 {"error": "unauthorized", "message": "missing or wrong bearer token"},
@@ -139,7 +139,7 @@ class Gate:
             )
             return
         if self._state.draining and path.startswith("/mcp") and scope.get("method") != "DELETE":
-            await _reply(
+            await json_reply(
                 send,
                 503,
                 {"error": "shutting_down", "message": "the server is shutting down"},
@@ -152,11 +152,11 @@ class Gate:
             except BodyTooLarge as too_large:
                 await _discard(receive, too_large.read, self._discard_limit, self._body_timeout_s)
                 message = f"request body exceeds {self._max_body} bytes (AUTODOCS_MAX_REQUEST_BYTES)"
-                await _reply(send, 413, {"error": "request_too_large", "message": message}, _CLOSE)
+                await json_reply(send, 413, {"error": "request_too_large", "message": message}, _CLOSE)
                 return
             except TimeoutError:
                 message = f"request body not received within {self._body_timeout_s:g} s"
-                await _reply(send, 408, {"error": "request_timeout", "message": message}, _CLOSE)
+                await json_reply(send, 408, {"error": "request_timeout", "message": message}, _CLOSE)
                 return
             if body is None:
                 return  # the client went away mid-body; there is nobody to answer
@@ -276,22 +276,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-async def _reply(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 def build_http_app(server: MCPServer[Any], state: ServerState) -> ASGIApp:

@@ -22,7 +22,8 @@ from typing import Any, Final
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from autodocs_mcp.sessions import Admit, Refuse, SessionTable
+from autodocs_mcp.asgi_reply import json_reply
+from autodocs_mcp.sessions import Refuse, SessionTable
 
 log = structlog.get_logger("autodocs_mcp.sessions")
 
@@ -89,22 +90,6 @@ def request_ids(body: bytes | None) -> list[str]:
     return ids
 
 
-async def _reply(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
 class SessionGate:
     """Session admission with eviction, ``Retry-After`` on 503, and duplicate-id refusal for ``/mcp``."""
 
@@ -113,10 +98,6 @@ class SessionGate:
         self._table = table
         self._sessions = sessions
         self._in_flight: set[tuple[str, str]] = set()
-
-    @property
-    def requests_tracked(self) -> int:
-        return len(self._in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope.get("path", "").startswith("/mcp"):
@@ -133,7 +114,7 @@ class SessionGate:
             error = {"code": INVALID_REQUEST, "message": message}
             body = {"jsonrpc": "2.0", "id": json.loads(duplicate), "error": error}
             log.info("duplicate_request_id", session=session_id[:16], request_id=duplicate[:64])
-            await _reply(send, 400, body, [])
+            await json_reply(send, 400, body, [])
             return
         tracked = self._table.begin(session_id)
         self._in_flight.update(ids)
@@ -153,9 +134,9 @@ class SessionGate:
         if isinstance(decision, Refuse):
             log.warning("session_refused", peer=peer, reason=decision.reason)
             body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32000, "message": decision.reason}}
-            await _reply(send, 503, body, [(b"retry-after", str(decision.retry_after_s).encode())])
+            await json_reply(send, 503, body, [(b"retry-after", str(decision.retry_after_s).encode())])
             return
-        if isinstance(decision, Admit) and decision.evict is not None:
+        if decision.evict is not None:
             if self._sessions.end(decision.evict):
                 log.info("session_evicted", peer=peer, session=decision.evict[:16])
             self._table.evicted_one(decision.evict)
