@@ -66,7 +66,7 @@ mock: $(STAMP) ## serve the PyPI mock on 127.0.0.1:$(MOCK_PORT) (FAULTS='{"error
 serve: $(STAMP) ## the PyPI mock on :$(MOCK_PORT) and autodocs-mcp (HTTP) on 127.0.0.1:$(PORT) against it; Ctrl-C stops both
 	@$(BIN)/pypi-mock --host $(HOST) --port $(MOCK_PORT) $(if $(FAULTS),--faults '$(FAULTS)') & mock=$$!; \
 	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null' EXIT INT TERM; \
-	AUTODOCS_PYPI_URL=http://$(HOST):$(MOCK_PORT)/pypi AUTODOCS_CACHE_DIR=$(SERVE_CACHE) AUTODOCS_RATE_LIMIT_RPM=6000 \
+	AUTODOCS_PYPI_URL=http://$(HOST):$(MOCK_PORT)/pypi AUTODOCS_CACHE_DIR=$(SERVE_CACHE) \
 	  $(BIN)/autodocs-mcp --transport http --host $(HOST) --port $(PORT)
 
 locust: $(STAMP) ## Locust web UI on 127.0.0.1:8089 against a fresh mock + server, until Ctrl-C (LOCUST_ARGS='--target-url URL')

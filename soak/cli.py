@@ -7,6 +7,7 @@ Exit status: 0 the gate held, 1 it broke (with ``--strict`` also when it is inco
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,6 +114,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn on the target's allocation tracking (ours: AUTODOCS_TRACEMALLOC_FRAMES=1; ~2.6x server CPU per "
         "call) and name the sites that grow in the report",
     )
+    run.add_argument(
+        "--short-index-ttl",
+        action="store_true",
+        help="give our server an index TTL no longer than a fault phase (at most 2 min; shipped: 1 h), so every "
+        "fault of a short run meets upstream traffic; listed in the report as a changed setting",
+    )
+    run.add_argument(
+        "--rude",
+        choices=("default", "none"),
+        help="the rude client classes (never-closing sessions, aborted calls, reconnect storms, a session per "
+        "call, the 2026-07-28 revision) at their default rates beside the polite users (default: default for our "
+        "server, none for an external target)",
+    )
+    run.add_argument(
+        "--locust-args",
+        type=shlex.split,
+        default=[],
+        help='extra Locust options, e.g. "--mcp-never-close-per-min 20 --mcp-storm-size 100"',
+    )
+    run.add_argument(
+        "--no-probe", dest="probe", action="store_false", help="no newcomer probe (a fresh SDK client every 30 s)"
+    )
     run.add_argument("--locustfile", type=Path, default=DEFAULT_LOCUSTFILE, help=argparse.SUPPRESS)
     run.add_argument("--progress-interval", type=_duration, default=60.0, help=argparse.SUPPRESS)
     _judging_options(run)
@@ -191,6 +214,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             progress_interval_s=args.progress_interval,
             trace_allocations=args.trace_allocations,
             failure_rule=args.failure_rule,
+            short_index_ttl=args.short_index_ttl,
+            rude=args.rude,
+            locust_args=tuple(args.locust_args),
+            probe=args.probe,
         )
         outcome = run_soak(config, out)
     except (ConfigError, ScheduleError, ValueError, OSError) as exc:

@@ -94,7 +94,9 @@ def fault_windows(run: RunData, last_t: float) -> list[FaultWindow]:
         elif event.kind == "fault_end" and open_starts.get(name):
             start = open_starts[name].pop(0)
             finished = event.data.get("cut_short") is not True
-            windows.append(FaultWindow(name, start.t, event.t, _faults_of(start), finished))
+            injected = event.data.get("injected")
+            count = injected if isinstance(injected, int) and not isinstance(injected, bool) else None
+            windows.append(FaultWindow(name, start.t, event.t, _faults_of(start), finished, injected=count))
     for name, pending in open_starts.items():
         windows.extend(FaultWindow(name, s.t, max(last_t, s.t), _faults_of(s), False) for s in pending)
     for window in windows:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from soak.admission import judge_newcomer, judge_sessions
 from soak.context import GateContext, build_context, degradation_windows
 from soak.formatting import fmt_duration, fmt_num
 from soak.plotfiles import PlotFile
@@ -141,6 +142,10 @@ def _recover(ctx: GateContext, window: FaultWindow) -> None:
         window.recovery_status = Status.INCONCLUSIVE
         window.recovery_note = "the run stopped during this window"
         return
+    if window.injected == 0:
+        window.recovery_status = Status.INCONCLUSIVE
+        window.recovery_note = "not exercised: no upstream request met the fault"
+        return
     rps, fails = ctx.run.samples.col("rps"), ctx.run.samples.col("fail_rps")
     fails = np.where(np.isfinite(fails), fails, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -180,19 +185,26 @@ def _judge_recovery(ctx: GateContext) -> list[Criterion]:
         ]
     for window in ctx.windows:
         _recover(ctx, window)
-    status = worst([w.recovery_status for w in ctx.windows])
+    exercised = [w for w in ctx.windows if w.injected != 0]
+    idle = [w.name for w in ctx.windows if w.injected == 0]
+    unexercised = f"; not exercised (no upstream request met the fault): {', '.join(idle)}" if idle else ""
+    if not exercised:
+        reason = f"no fault window met upstream traffic, so recovery is unproven{unexercised}"
+        return [Criterion(name, Status.INCONCLUSIVE, "not exercised", "—", reason, "errors", PlotFile.THROUGHPUT)]
+    status = worst([w.recovery_status for w in exercised])
     breaker = ctx.recovery_allow_s - ctx.thresholds.recovery_margin_s
     threshold = f"≤ {ctx.recovery_allow_s:g} s (breaker {breaker:g} s + margin {ctx.thresholds.recovery_margin_s:g} s)"
     timed = [w for w in ctx.windows if w.recovery_s is not None]
     slowest = max(timed, key=lambda w: w.recovery_s or 0.0) if timed else None
     figure = f"slowest {slowest.recovery_s:.1f} s ({slowest.name})" if slowest else "no recovery seen"
-    flagged = [w for w in ctx.windows if w.recovery_status is status and status is not Status.HELD]
+    flagged = [w for w in exercised if w.recovery_status is status and status is not Status.HELD]
     if flagged:
         reason = "; ".join(f"{w.name} at {fmt_duration(w.start_s)}: {w.recovery_note}" for w in flagged[:3])
         if len(flagged) > 3:
             reason += f"; and {len(flagged) - 3} more"
     else:
-        reason = f"served successfully again after all {len(ctx.windows)} fault window(s) in time"
+        reason = f"served successfully again after all {len(exercised)} exercised fault window(s) in time"
+    reason += unexercised
     return [Criterion(name, status, figure, threshold, reason, "errors", PlotFile.THROUGHPUT)]
 
 
@@ -409,7 +421,9 @@ CRITERIA: tuple[Callable[[GateContext], list[Criterion]], ...] = (
     _judge_completion,
     judge_resources,
     _judge_pool_limit,
+    judge_sessions,
     _judge_failures,
+    judge_newcomer,
     _judge_server_up,
     _judge_recovery,
     judge_latency,

@@ -11,6 +11,7 @@ class PlotFile(StrEnum):
     FDS_THREADS = "fds_threads.png"
     TCP = "tcp.png"
     POOL = "pool.png"
+    SESSIONS = "sessions.png"
     BREAKER = "breaker.png"
     THROUGHPUT = "throughput.png"
     LATENCY = "latency.png"

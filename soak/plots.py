@@ -207,6 +207,27 @@ def _pool(c: _Canvas) -> Figure:
     return figure
 
 
+def _sessions(c: _Canvas) -> Figure:
+    figure, (ax,) = c.new_figure()
+    drawn = c.line(ax, "sessions_open", "open sessions", "#1f77b4", lw=1.0)
+    c.trend(ax, "sessions_open", "open sessions", "#0b3d66")
+    for column, label, style in (("sessions_max", "cap", "--"), ("sessions_client_max", "cap per client", ":")):
+        if c.run.samples.has(column):
+            ax.axhline(float(np.nanmax(c.series(column))), color="black", ls=style, lw=1.1, label=label)
+    probes = c.run.probes
+    if probes:
+        for ok, colour, marker, label in (
+            (True, "#2ca02c", "|", "newcomer answered"),
+            (False, "#d62728", "x", "newcomer not served"),
+        ):
+            ts = np.array([p.t for p in probes if p.ok is ok])
+            if len(ts):
+                ax.plot(ts / c.axis.divisor, np.zeros(len(ts)), ls="", marker=marker, color=colour, ms=7, label=label)
+    c.finish(ax, "sessions", drawn)
+    c.title(figure, PlotFile.SESSIONS, "Sessions open against the cap, and the newcomer probe")
+    return figure
+
+
 def _breaker(c: _Canvas) -> Figure:
     figure, (ax,) = c.new_figure()
     level = c.series("breaker_level")
@@ -269,6 +290,12 @@ FIGURES: Sequence[tuple[str, str, str, Callable[[_Canvas], Figure]]] = (
     ),
     (PlotFile.TCP, "TCP sockets", "Server sockets by state: client side, upstream side, CLOSE_WAIT, TIME_WAIT.", _tcp),
     (PlotFile.POOL, "Connection pool", "Upstream pool connections by state, queued requests, and the limit.", _pool),
+    (
+        PlotFile.SESSIONS,
+        "Sessions",
+        "Open MCP sessions, the session caps, and each newcomer probe try (ticks answered, crosses not served).",
+        _sessions,
+    ),
     (
         PlotFile.BREAKER,
         "Circuit breaker",

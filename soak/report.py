@@ -74,13 +74,36 @@ def parameter_rows(run: RunData, verdict: Verdict) -> list[tuple[str, str]]:
         ("pool max connections", str(meta.pool_max_connections) if meta.pool_max_connections is not None else "n/a"),
         ("breaker timeout", f"{meta.breaker_timeout_s:g} s" if meta.breaker_timeout_s is not None else "n/a"),
         ("shutdown grace", f"{meta.shutdown_grace_s:g} s" if meta.shutdown_grace_s is not None else "n/a"),
+        *_load_extras(run),
         *_server_environment(run),
     ]
 
 
+def _load_extras(run: RunData) -> list[tuple[str, str]]:
+    load = run.meta.raw.get("load")
+    rows: list[tuple[str, str]] = []
+    if isinstance(load, dict) and isinstance(load.get("rude_classes"), list):
+        rude = ", ".join(str(name) for name in load["rude_classes"]) or "none"
+        rows.append(("rude clients (one Locust user each)", rude))
+        if load.get("locust_args"):
+            rows.append(("extra Locust options", " ".join(str(a) for a in load["locust_args"])))
+    probe = run.meta.raw.get("probe")
+    if isinstance(probe, dict):
+        rows.append(("newcomer probe", f"every {probe.get('interval_s')} s, {len(run.probes)} tries"))
+    return rows
+
+
 def _server_environment(run: RunData) -> list[tuple[str, str]]:
-    """The server settings the runner recorded (AUTODOCS_* variables), which explain most of the other figures."""
+    """The settings the runner changed, each with its shipped value and reason; older runs list the raw variables."""
     target = run.meta.raw.get("target")
+    changed = target.get("settings_changed") if isinstance(target, dict) else None
+    if isinstance(changed, list):
+        rows = [
+            (f"setting {c.get('key')}", f"{c.get('value')} (shipped: {c.get('shipped') or 'unset'}): {c.get('reason')}")
+            for c in changed
+            if isinstance(c, dict)
+        ]
+        return [*rows, ("every other setting", "its shipped default")]
     env = target.get("env") if isinstance(target, dict) else None
     if not isinstance(env, dict) or not env:
         return []

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from soak.allocations import AllocationSnapshot, read_snapshots
 from soak.columns import SAMPLE_COLUMNS, TEXT_COLUMNS
+from soak.probe import PROBE_JSONL, ProbeResult, read_probes
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -132,6 +133,13 @@ class RunData:
     run_dir: Path | None = None
     allocations: tuple[tuple[str, AllocationSnapshot], ...] = ()
     """The target's allocation snapshots (label, snapshot), when the runner could take them."""
+    probes: tuple[ProbeResult, ...] = ()
+    """The newcomer probe's tries (``probe.jsonl``), in order."""
+
+    @property
+    def probe_expected(self) -> bool:
+        """run.json says the runner started a newcomer probe (older runs had none)."""
+        return isinstance(self.meta.raw.get("probe"), dict)
 
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
@@ -375,6 +383,13 @@ def load_run(run_dir: Path) -> RunData:
         warnings.append("events.jsonl is missing: no events (faults, shutdown) could be read")
         events = ()
     allocations = tuple(read_snapshots(run_dir))
+    probes = read_probes(run_dir / PROBE_JSONL, warnings)
     return RunData(
-        meta=meta, samples=samples, events=events, warnings=tuple(warnings), run_dir=run_dir, allocations=allocations
+        meta=meta,
+        samples=samples,
+        events=events,
+        warnings=tuple(warnings),
+        run_dir=run_dir,
+        allocations=allocations,
+        probes=probes,
     )

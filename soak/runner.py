@@ -40,10 +40,11 @@ import httpx2
 from mcp_locust.children import Child, StartupError, free_port, http_answers, wait_until
 from mcp_locust.failure_rule import DEFAULT_RULE_NAME, describe_rule, parse_failure_rule
 from mcp_locust.workload import DEFAULT_MIX
-from pypi_mock.admin import set_faults
+from pypi_mock.admin import get_stats, set_faults
 from soak.allocations import fetch_snapshot
 from soak.context import warmup_seconds
 from soak.durations import format_duration
+from soak.probe import PROBE_INTERVAL_S, PROBE_JSONL, PROBE_TIMEOUT_S, NewcomerProbe, ProbeTarget
 from soak.procs import SignalFlag, pid_alive, start_child
 from soak.progress import ProgressStatus, ProgressWriter, format_progress
 from soak.sampler import (
@@ -56,6 +57,7 @@ from soak.sampler import (
     TcpCounter,
 )
 from soak.schedule import FaultSchedule, ScheduleCursor, Transition, default_schedule, load_schedule
+from soak.server_settings import SECRET_KEYS, Override, effective, server_env, short_index_ttl_s, soak_overrides
 from soak.snapshots import SnapshotTaker, snapshot_plan
 from soak.thresholds import Thresholds
 
@@ -67,18 +69,18 @@ DEFAULT_PACE: Final = 2.0
 # the warm-up, so the trend criteria after it judge leaks rather than caches still filling with first-seen names.
 DEFAULT_NAMES: Final = 500
 
-SERVER_ENV_DEFAULTS: Final[Mapping[str, str]] = {
-    # Short enough that a compressed run sees the breaker open and close again inside one fault slot.
-    "AUTODOCS_CIRCUIT_BREAKER_TIMEOUT": "5",
-    "AUTODOCS_REQUEST_TIMEOUT": "5",
-    "AUTODOCS_SHUTDOWN_GRACE": "10",
-    "AUTODOCS_POOL_MAX_CONNECTIONS": "10",
-    "AUTODOCS_LOG_LEVEL": "INFO",
-}
-TRACE_ALLOCATIONS_ENV: Final[Mapping[str, str]] = {"AUTODOCS_TRACEMALLOC_FRAMES": "1"}
-"""``--trace-allocations``: one frame names the same sites as eight at a third of the cost (notes/server.md). Off by
-default: it makes every call ~2.6× dearer in server CPU and the first snapshot keeps 12–16 MiB, so a soak that is to
-judge what we ship measures without it, and a soak that is to find what grows turns it on."""
+RUDE_CLASSES: Final = (
+    "NeverClosingUser",
+    "AbortingUser",
+    "ReconnectStormUser",
+    "SessionPerCallUser",
+    "CurrentRevisionUser",
+)
+"""The rude clients of ``mcp_locust.rude`` (named here so the runner never imports Locust), one Locust user each at
+their documented default rates (notes/locust.md), beside the polite ``SustainedUser``s; ``--rude none`` leaves them
+out, and they are left out for an external target unless asked for."""
+PROBE_TOOL: Final = ("get_package_docs", {"package_name": "requests"})
+"""What the newcomer probe asks our server: the most popular name of the load's pool."""
 SERVER_LOG: Final = "server.log"
 """The target's output in the run folder; the shutdown check reads its log lines from there."""
 MOCK_ARGS: Final = ("--hang-release-s", "30", "--slow-body-s", "3")
@@ -137,6 +139,19 @@ class RunConfig:
     """What counts as a failed call (``mcp_locust.failure_rule``): by default isError, success: false or an error."""
     trace_allocations: bool = False
     """Turn on the target's allocation tracking (ours: AUTODOCS_TRACEMALLOC_FRAMES=1) and snapshot it."""
+    short_index_ttl: bool = False
+    """Give our server an index TTL no longer than a fault phase (``soak.server_settings.short_index_ttl_s``)."""
+    rude: str | None = None
+    """``"default"`` or ``"none"``; None = default for our server, none for an external one."""
+    locust_args: tuple[str, ...] = ()
+    """Passed to Locust as they are (e.g. the rude classes' ``--mcp-*-per-min`` rates)."""
+    probe: bool = True
+    """Run the newcomer probe (a fresh official-SDK client every 30 s)."""
+
+    @property
+    def rude_classes(self) -> tuple[str, ...]:
+        choice = self.rude or ("none" if self.external else "default")
+        return RUDE_CLASSES if choice == "default" else ()
 
     @property
     def external(self) -> bool:
@@ -157,6 +172,10 @@ def validate_config(config: RunConfig) -> None:
         problems.append("--target-cmd and --target-url go together")
     if config.target_url is not None:
         problems.extend(_loopback_problems(config.target_url))
+    if config.rude not in (None, "default", "none"):
+        problems.append(f"--rude must be default or none, got {config.rude!r}")
+    if config.external and config.short_index_ttl:
+        problems.append("--short-index-ttl sets our server's index TTL: it has no meaning for --target-cmd")
     if config.external and config.faults not in (None, "none") and "{mock_url}" not in (config.target_cmd or ""):
         problems.append(
             "faults act on the PyPI mock: put {mock_url} in --target-cmd so the target uses it, or use --faults none"
@@ -308,6 +327,9 @@ class SoakRun:
         self.mock_url: str | None = None
         self.target_url = ""
         self.server_env: dict[str, str] = {}
+        self.overrides: list[Override] = []
+        self.faults_at_start: int | None = None
+        self.probe: NewcomerProbe | None = None
         self.schedule = schedule if schedule is not None else plan_faults(config)
         self.cursor = ScheduleCursor(self.schedule)
         self.sampler_thread: SamplerThread | None = None
@@ -390,17 +412,15 @@ class SoakRun:
     def _start_ours(self) -> None:
         assert self.mock_url is not None
         port = free_port()
-        self.server_env = {
-            **SERVER_ENV_DEFAULTS,
-            "AUTODOCS_RATE_LIMIT_RPM": str(_rate_limit_rpm(self.config.users, self.config.pace)),
-            "AUTODOCS_INDEX_TTL": f"{index_ttl_s(self.config.duration_s):g}",
-            **(TRACE_ALLOCATIONS_ENV if self.config.trace_allocations else {}),
-            **self.config.server_env,
-            "AUTODOCS_PYPI_URL": f"{self.mock_url}/pypi",
-            "AUTODOCS_CACHE_DIR": str(self.run_dir / "cache"),
-        }
-        if self.config.token:
-            self.server_env["AUTODOCS_HTTP_TOKEN"] = self.config.token
+        self.overrides = soak_overrides(
+            mock_url=self.mock_url,
+            cache_dir=self.run_dir / "cache",
+            short_index_ttl_s=index_ttl_s(self.config.duration_s) if self.config.short_index_ttl else None,
+            trace_allocations=self.config.trace_allocations,
+            token=self.config.token,
+            extra=self.config.server_env,
+        )
+        self.server_env = server_env(self.overrides)
         args = [_bin("autodocs-mcp"), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)]
         self.server = start_child(
             "autodocs-mcp",
@@ -465,7 +485,7 @@ class SoakRun:
         env = self.server_env
 
         def env_float(key: str) -> float | None:
-            return float(env[key]) if ours and key in env else None
+            return float(effective(env, key)) if ours else None
 
         return {
             "run_id": self.run_id,
@@ -476,7 +496,11 @@ class SoakRun:
                 "kind": "external" if self.config.external else "ours",
                 "cmd": shlex.join(self.server.args) if self.server is not None else self.config.target_cmd,
                 "url": self.target_url or self.config.target_url,
-                "env": {k: v for k, v in env.items() if k != "AUTODOCS_HTTP_TOKEN"},
+                "env": {k: v for k, v in env.items() if k not in SECRET_KEYS},
+                "settings_changed": [o.to_dict() for o in self.overrides],
+                "settings_note": "every other setting is the shipped default (autodocs_mcp.config.Settings)"
+                if ours
+                else None,
             },
             "load": {
                 "users": self.config.users,
@@ -486,10 +510,14 @@ class SoakRun:
                 "model": "constant_throughput (paced, below saturation)",
                 "failure_rule": self.config.failure_rule,
                 "failure_rule_text": describe_rule(parse_failure_rule(self.config.failure_rule)),
+                "rude_classes": list(self.config.rude_classes),
+                "locust_args": list(self.config.locust_args),
             },
-            "pool_max_connections": int(env["AUTODOCS_POOL_MAX_CONNECTIONS"]) if ours else None,
+            "probe": {"interval_s": PROBE_INTERVAL_S, "timeout_s": PROBE_TIMEOUT_S} if self.config.probe else None,
+            "pool_max_connections": int(effective(env, "AUTODOCS_POOL_MAX_CONNECTIONS")) if ours else None,
             "breaker_timeout_s": env_float("AUTODOCS_CIRCUIT_BREAKER_TIMEOUT"),
             "shutdown_grace_s": env_float("AUTODOCS_SHUTDOWN_GRACE"),
+            "session_idle_timeout_s": env_float("AUTODOCS_SESSION_IDLE_TIMEOUT"),
             "fault_schedule": self.schedule.to_list(),
         }
 
@@ -503,7 +531,9 @@ class SoakRun:
     def _locust_args(self) -> list[str]:
         host, path = _locust_host_and_path(self.target_url)
         runtime = int(self.config.duration_s + LOCUST_RUNTIME_MARGIN_S)
-        users = str(self.config.users)
+        rude = self.config.rude_classes
+        # fixed_count users are spawned first, one each; the polite SustainedUsers make up the rest of -u
+        users = str(self.config.users + len(rude))
         args = [
             sys.executable,
             "-c",
@@ -526,6 +556,7 @@ class SoakRun:
             host,
             "--only-summary",
             "SustainedUser",
+            *rude,
             "--mcp-pace",
             f"{self.config.pace:g}",
             "--mcp-names",
@@ -538,7 +569,7 @@ class SoakRun:
         for option, value in (("--mcp-mix", self.config.mix), ("--mcp-templates", self.config.templates)):
             if value:
                 args += [option, value]
-        return args
+        return [*args, *self.config.locust_args]
 
     def _start_load(self) -> None:
         assert self.server is not None
@@ -584,11 +615,18 @@ class SoakRun:
                 self._t,
                 self.events.write,
             )
+        if self.config.probe:
+            self.probe = NewcomerProbe(self._probe_target(), self.run_dir / PROBE_JSONL, self._t)
+            self.probe.start()
         self.progress.note(
             f"soak {self.run_id}: {format_duration(self.config.duration_s)} against {self.target_url}, "
             f"{self.config.users} users x {self.config.pace:g} calls/s, {len(self.schedule.phases)} fault phases; "
             f"folder {self.run_dir}"
         )
+
+    def _probe_target(self) -> ProbeTarget:
+        tool, arguments = (None, None) if self.config.external else PROBE_TOOL
+        return ProbeTarget(self.target_url, self._auth_headers(), tool, arguments)
 
     # -- 3. the main loop --
 
@@ -625,11 +663,21 @@ class SoakRun:
             self.stop.wait(max(0.0, wake - self._t()))
 
     def _apply(self, transition: Transition) -> None:
-        """Phases never overlap and an end sorts before a start at the same instant, so on/off is all there is."""
+        """Phases never overlap and an end sorts before a start at the same instant, so on/off is all there is.
+
+        The mock's fault counter is read at both ends, so the gate can tell a window that met upstream traffic from
+        one that injected nothing (a warm cache can sail through an outage without a single upstream request).
+        """
         assert self.mock_url is not None
         faults = dict(transition.phase.faults) if transition.kind == "fault_start" else {}
         set_faults(self.mock_url, faults)
-        self.events.write(transition.kind, name=transition.phase.name, faults=dict(transition.phase.faults))
+        injected = _faults_injected(self.mock_url)
+        extra: dict[str, Any] = {}
+        if transition.kind == "fault_start":
+            self.faults_at_start = injected
+        elif injected is not None and self.faults_at_start is not None:
+            extra["injected"] = injected - self.faults_at_start
+        self.events.write(transition.kind, name=transition.phase.name, faults=dict(transition.phase.faults), **extra)
 
     def _status(self, t: float) -> ProgressStatus:
         latest = self.sampler_thread.latest if self.sampler_thread is not None else None
@@ -657,6 +705,7 @@ class SoakRun:
 
     def _measured_shutdown(self) -> None:
         assert self.server is not None and self.locust is not None and self.sampler_thread is not None
+        self._stop_probe()
         self._close_open_phase()
         if self.snapshots is not None:
             self.snapshots.final()
@@ -682,7 +731,7 @@ class SoakRun:
                 interval_s=0.05,
             )
         self.locust.signal_group(signal.SIGINT)
-        grace = float(self.server_env.get("AUTODOCS_SHUTDOWN_GRACE", "30")) if self.server_env else 30.0
+        grace = float(effective(self.server_env, "AUTODOCS_SHUTDOWN_GRACE")) if self.server_env else 30.0
         code = self.server.wait(grace + SERVER_EXIT_MARGIN_S - (time.monotonic() - sent_at))
         exit_after = time.monotonic() - sent_at
         if code is None:
@@ -727,8 +776,15 @@ class SoakRun:
 
     # -- 5. teardown --
 
+    def _stop_probe(self) -> None:
+        if self.probe is not None:
+            self.probe.stop()
+            self.events.write("probe_end", tries=self.probe.results, failures=self.probe.failures)
+            self.probe = None
+
     def _teardown(self, outcome: Outcome) -> None:
         try:
+            self._stop_probe()
             if self.sampler_thread is not None:
                 self.sampler_thread.stop()
             with contextlib.suppress(OSError, ValueError, httpx2.HTTPError):
@@ -773,6 +829,14 @@ class SoakRun:
             self.progress.note("still alive after stop: " + ", ".join(f"{c.name} ({c.pid})" for c in leftovers))
 
 
+def _faults_injected(mock_url: str) -> int | None:
+    try:
+        total = get_stats(mock_url).get("faults_total")
+    except (httpx2.HTTPError, ValueError):
+        return None
+    return total if isinstance(total, int) else None
+
+
 def _last_lines(child: Child, lines: int = 2, max_chars: int = 400) -> str:
     """The end of a child's log for a one-line error message; the whole log is in the run folder."""
     text = " | ".join(line.strip() for line in child.log_tail().splitlines() if line.strip())
@@ -791,23 +855,9 @@ def _bin(name: str) -> str:
     return found
 
 
-INDEX_TTL_MAX_S: Final = 120.0
-
-
 def index_ttl_s(duration_s: float) -> float:
-    """At most the shortest default fault phase (and 2 minutes), at least 1 s.
-
-    Once every name of the load's pool is cached, only index refetches still reach upstream; a TTL no longer than a
-    phase makes every name the load touches inside a phase fetch upstream again, so each fault meets traffic (a
-    100 s run whose TTL outlived it once went through its outage without a single upstream call).
-    """
-    shortest = min(phase.end_s - phase.start_s for phase in default_schedule(duration_s).phases)
-    return round(min(INDEX_TTL_MAX_S, max(1.0, shortest)), 1)
-
-
-def _rate_limit_rpm(users: int, pace: float) -> int:
-    """Far above what the load can ask upstream (a call can fan out into a dependency walk): never the bottleneck."""
-    return int(min(1_000_000, max(100_000, users * pace * 60 * 50)))
+    """``--short-index-ttl``: the TTL for a run of this length (see ``soak.server_settings.short_index_ttl_s``)."""
+    return short_index_ttl_s(min(phase.end_s - phase.start_s for phase in default_schedule(duration_s).phases))
 
 
 def prepare_run_dir(config: RunConfig, run_id: str) -> Path:

@@ -62,12 +62,27 @@ class _Mode:
 # server's deadline passes, and the breaker needs several failures in a row before it opens.
 DEFAULT_MODES: Final[tuple[_Mode, ...]] = (
     _Mode("error_storm", {"error_rate": 0.5, "error_status": 503, "retry_after_s": 1}),
+    # A bad day rather than an outage (issue 14): every call should ride it out on its retries.
+    _Mode(
+        "bad_day",
+        {
+            "latency_ms": 100,
+            "error_rate": 0.3,
+            "error_status": 503,
+            "retry_after_s": 1,
+            "hang_rate": 0.02,
+            "reset_rate": 0.02,
+            "malformed_rate": 0.02,
+        },
+    ),
     _Mode("throttle", {"throttle_rate": 0.4, "retry_after_s": 1}),
     _Mode("outage", {"hang_rate": 1.0}, weight=3),
     _Mode("resets", {"reset_rate": 0.3}),
     _Mode("malformed", {"malformed_rate": 0.3}),
     _Mode("oversize", {"oversize_rate": 0.2, "oversize_bytes": 20_000_000}),
     _Mode("slow_body", {"slow_body_rate": 0.3}),
+    # Upstream answering in 1.5 s ± 1 s: calls wait inside their deadline, the pool and the limiter fill up.
+    _Mode("slow_upstream", {"latency_ms": 500, "latency_jitter_ms": 2000}),
     _Mode("latency", {"latency_ms": 150, "latency_jitter_ms": 250}),
 )
 

@@ -29,6 +29,8 @@ class Thresholds:
     ``min_leak_steps`` whole steps for a counter, while each half of the trend data grows at ``sustained_fraction`` of
     the whole slope or more and the second half is not significantly slower than the first.
     Projections are over ``night_hours``, against the allowance times that many hours.
+    Open sessions keep ``session_headroom`` of the server's cap free; the newcomer criterion needs ``min_probes``
+    tries.
     """
 
     memory_growth_mb_per_h: float = 1.0
@@ -54,6 +56,8 @@ class Thresholds:
     night_hours: float = 24.0
     degradation_min_samples: int = 5
     shutdown_margin_s: float = 1.0
+    session_headroom: float = 0.1
+    min_probes: int = 3
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -64,6 +68,8 @@ class Thresholds:
             raise ThresholdsError(f"threshold alpha must be in (0, 1), got {self.alpha}")
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ThresholdsError(f"threshold warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if not 0.0 <= self.session_headroom < 1.0:
+            raise ThresholdsError(f"threshold session_headroom must be in [0, 1), got {self.session_headroom}")
         if self.trend_max_points < 3:
             raise ThresholdsError(f"threshold trend_max_points must be at least 3, got {self.trend_max_points}")
         if self.min_trend_points < 3:

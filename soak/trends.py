@@ -235,7 +235,8 @@ def projection_text(proj: dict[str, Any]) -> str:
 # fitting a column of the run
 
 
-def _fit(ctx: GateContext, values: FloatArray, mask: BoolArray) -> Trend | None:
+def fit_column(ctx: GateContext, values: FloatArray, mask: BoolArray) -> Trend | None:
+    """A column's Theil–Sen trend against hours, over the masked finite samples; None with too few of them."""
     keep = mask & np.isfinite(values)
     if int(keep.sum()) < ctx.thresholds.min_trend_points:
         return None
@@ -250,10 +251,10 @@ def _fit(ctx: GateContext, values: FloatArray, mask: BoolArray) -> Trend | None:
 def _halves(ctx: GateContext, values: FloatArray, mask: BoolArray, trend: Trend) -> tuple[Trend | None, Trend | None]:
     """The same fit over the first and over the second half of the trend's time span."""
     middle = (trend.x_start + trend.x_end) / 2.0 * SECONDS_PER_HOUR
-    return _fit(ctx, values, mask & (ctx.t < middle)), _fit(ctx, values, mask & (ctx.t >= middle))
+    return fit_column(ctx, values, mask & (ctx.t < middle)), fit_column(ctx, values, mask & (ctx.t >= middle))
 
 
-def _trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
+def trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
     estimate = trend.estimate
     return TrendLine(
         column=spec.column,
@@ -333,13 +334,13 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
             explained = f"growth before {fmt_duration(settled)} is explained by the target's bounded tiers ({tiers})"
         elif settled is not None:
             explained = f"bounded tiers settled within the warm-up ({tiers})"
-    trend = _fit(ctx, values, mask)
+    trend = fit_column(ctx, values, mask)
     if trend is None:
         reason = f"fewer than {th.min_trend_points} {spec.label} samples after the warm-up"
         if explained:
             reason = f"{reason}: {explained}"
         return [Criterion(spec.key, Status.INCONCLUSIVE, "too few samples", threshold, reason, spec.group, spec.plot)]
-    ctx.lines.append(_trend_line(spec, trend))
+    ctx.lines.append(trend_line(spec, trend))
     decision = decide(trend, _halves(ctx, values, mask, trend), allowance, spec.quantum, spec.label, unit, th)
     proj = projection(trend, allowance * th.night_hours, spec.unit, th)
     sites = reason_text(ctx.allocations) if spec.column == "rss_bytes" else ""
@@ -352,10 +353,10 @@ def _side_note(ctx: GateContext, spec: TrendSpec) -> str:
     """The fitted slope of a column read beside a gated one (drawn on its plot, named in its reason, not gated)."""
     if not ctx.run.samples.has(spec.column):
         return ""
-    trend = _fit(ctx, ctx.run.samples.col(spec.column) / spec.scale, ctx.trend_mask)
+    trend = fit_column(ctx, ctx.run.samples.col(spec.column) / spec.scale, ctx.trend_mask)
     if trend is None:
         return ""
-    ctx.lines.append(_trend_line(spec, trend))
+    ctx.lines.append(trend_line(spec, trend))
     est = trend.estimate
     return f"{spec.label} {fmt_num(est.slope, True)} {spec.unit}/h (CI {fmt_interval(est.low, est.high)}, not gated)"
 
@@ -395,7 +396,7 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
         values = samples.col(column)
         mask = usable & np.isfinite(values)
         early = values[mask & (ctx.t >= a0) & (ctx.t <= a1)]
-        trend = _fit(ctx, values, mask)
+        trend = fit_column(ctx, values, mask)
         if len(early) < th.degradation_min_samples or trend is None:
             reason = (
                 f"only {len(early)} usable samples in the first tenth after warm-up (need "
@@ -408,7 +409,7 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
             continue
         baseline = float(np.median(early))
         span_h = trend.span
-        ctx.lines.append(_trend_line(_latency_spec(name, column), trend))
+        ctx.lines.append(trend_line(_latency_spec(name, column), trend))
         what = column.removesuffix("_ms")
         end = baseline + trend.estimate.slope * span_h
         ctx.compared[column] = [baseline, end]

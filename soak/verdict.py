@@ -74,6 +74,8 @@ class FaultWindow:
     recovery_s: float | None = None
     recovery_status: Status = Status.INCONCLUSIVE
     recovery_note: str = ""
+    injected: int | None = None
+    """Faults the mock injected inside the window (None: not recorded); 0 means it met no upstream traffic."""
 
 
 @dataclass

@@ -128,6 +128,9 @@ def locust_command(plan: LocustPlan, python: str = sys.executable) -> list[str]:
 
 
 def server_environment(base: Mapping[str, str], mock_url: str, run_dir: Path) -> dict[str, str]:
+    """The mock as upstream and a fresh cache; the upstream rate limit lifted, because the UI, burst and distributed
+    runs measure throughput and a burst's cold names would otherwise measure the limiter (checked on its own in the
+    tests), and a 5 s grace so Ctrl-C ends quickly. `make soak` runs the shipped limits instead."""
     env = dict(base)
     env.update(
         {

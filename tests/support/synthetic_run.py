@@ -101,6 +101,9 @@ def write_synthetic_run(
     p95_ms: Series | None = None,
     p99_ms: Series | None = None,
     cache_entries: Series | None = None,
+    sessions: Series | None = None,
+    sessions_max: float = 1000.0,
+    probes: Sequence[Mapping[str, Any]] | None = None,
     faults: Sequence[Mapping[str, Any]] = (),
     recovery_s: float = 2.0,
     shutdown: Mapping[str, Any] | None = DEFAULT_SHUTDOWN,
@@ -116,14 +119,18 @@ def write_synthetic_run(
     pool_max_connections: int | None = 10,
     breaker_timeout_s: float | None = 5.0,
     shutdown_grace_s: float | None = 10.0,
+    session_idle_timeout_s: float | None = 1800.0,
     run_id: str = "synthetic",
     seed: int = 0,
 ) -> Path:
     """Write run.json, samples.csv and events.jsonl into ``run_dir`` and return it.
 
-    ``faults`` entries are run.json schedule items ({"name", "start_s", "end_s", "faults"}); samples inside a
+    ``faults`` entries are run.json schedule items ({"name", "start_s", "end_s", "faults"}, and optionally the
+    "injected" count the runner records on the window's end event); samples inside a
     window with an ``error_rate`` fail at that rate until ``recovery_s`` after its end. ``shutdown=None`` leaves
     the shutdown event out (an interrupted run); ``omit_columns`` are written empty ("not available").
+    ``probes`` are newcomer-probe lines for ``probe.jsonl``; None writes one answered try every 30 s, an empty
+    sequence writes no probe at all (a run from before the probe existed).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -160,7 +167,11 @@ def write_synthetic_run(
         "children": np.zeros(n),
         "pool_max": np.full(n, float(pool_max_connections) if pool_max_connections is not None else np.nan),
         "in_flight": rng.integers(0, 4, n).astype(np.float64),
-        "sessions_open": np.full(n, float(users)),
+        "sessions_open": pick(sessions, lambda: np.full(n, float(users))),
+        "sessions_max": np.full(n, sessions_max),
+        "sessions_client_max": np.full(n, sessions_max / 2),
+        "sessions_evicted": np.zeros(n),
+        "sessions_refused": np.zeros(n),
         "cache_memory_entries": pick(cache_entries, lambda: np.minimum(t, 500.0)),
         "cache_memory_bytes": pick(cache_entries, lambda: np.minimum(t, 500.0)) * 20_000,
         "cache_memory_entries_limit": np.full(n, 1024.0),
@@ -202,10 +213,12 @@ def write_synthetic_run(
     (run_dir / "samples.csv").write_text(text, encoding="utf-8")
 
     events: list[dict[str, Any]] = [{"t": 0.0, "kind": "run_start"}]
+    injected = {str(f["name"]): f["injected"] for f in faults if "injected" in f}
     for name, start, end, spec in windows:
         events.append({"t": start, "kind": "fault_start", "name": name, "faults": dict(spec)})
         if end <= t[-1]:
-            events.append({"t": end, "kind": "fault_end", "name": name})
+            counted = {"injected": injected[name]} if name in injected else {}
+            events.append({"t": end, "kind": "fault_end", "name": name, **counted})
     events += [dict(e) for e in extra_events]
     end_t = float(t[-1])
     if shutdown is not None:
@@ -232,7 +245,14 @@ def write_synthetic_run(
         "pool_max_connections": pool_max_connections,
         "breaker_timeout_s": breaker_timeout_s,
         "shutdown_grace_s": shutdown_grace_s,
-        "fault_schedule": [dict(f) for f in faults],
+        "session_idle_timeout_s": session_idle_timeout_s,
+        "fault_schedule": [{k: v for k, v in f.items() if k != "injected"} for f in faults],
     }
+    if probes is None:
+        probes = [{"t": float(at), "ok": True, "seconds": 0.05, "step": "done"} for at in np.arange(30.0, t[-1], 30.0)]
+    if probes:
+        meta["probe"] = {"interval_s": 30.0, "timeout_s": 10.0}
+        lines = "".join(json.dumps({"reason": "", **p}) + "\n" for p in probes)
+        (run_dir / "probe.jsonl").write_text(lines, encoding="utf-8")
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return run_dir

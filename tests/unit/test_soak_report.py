@@ -44,6 +44,7 @@ def test_render_report_writes_every_output_and_every_figure(broken_run: tuple[Pa
         "fds_threads.png",
         "tcp.png",
         "pool.png",
+        "sessions.png",
         "breaker.png",
         "throughput.png",
         "latency.png",

@@ -388,6 +388,10 @@ SNAPSHOT: dict[str, Any] = {
     },
     "cache": {"memory_entries": 7, "memory_bytes": 7000, "memory_entries_limit": 1024, "memory_bytes_limit": 65536},
     "sessions_open": 8,
+    "sessions_max": 1000,
+    "sessions_per_client_max": 500,
+    "sessions_evicted_total": 12,
+    "sessions_refused_total": 0,
     "python": {"allocated_blocks": 123456, "gc_collections": 9},
 }
 
@@ -402,6 +406,10 @@ def test_metrics_snapshot_maps_to_the_sample_columns() -> None:
         "breaker_state": "half_open",
         "in_flight": 3,
         "sessions_open": 8,
+        "sessions_max": 1000,
+        "sessions_client_max": 500,
+        "sessions_evicted": 12,
+        "sessions_refused": 0,
         "cache_memory_entries": 7,
         "cache_memory_bytes": 7000,
         "cache_memory_entries_limit": 1024,

@@ -12,6 +12,7 @@ import pytest
 from pypi_mock.faults import FaultPlan
 from soak.schedule import (
     ALL_MODES,
+    DEFAULT_MODES,
     FAULTS_FROM,
     FAULTS_UNTIL,
     MAX_CYCLE_S,
@@ -59,12 +60,14 @@ def test_default_faults_are_accepted_by_the_mock(duration: float) -> None:
 
 def test_a_two_minute_run_still_gets_an_outage_longer_than_the_soak_server_deadline() -> None:
     outage = next(p for p in default_schedule(120.0).phases if p.name == "outage")
-    assert outage.duration_s > 5.0  # the runner's AUTODOCS_REQUEST_TIMEOUT: hung calls fail and open the breaker
+    # a short run gives --server-env AUTODOCS_REQUEST_TIMEOUT=5: its hung calls fail and open the breaker
+    assert outage.duration_s > 5.0
 
 
 def test_a_day_long_run_repeats_the_cycle_instead_of_stretching_each_phase() -> None:
     phases = default_schedule(86_400.0).phases
-    cycles = [phases[i : i + 8] for i in range(0, len(phases), 8)]
+    size = len(DEFAULT_MODES)
+    cycles = [phases[i : i + size] for i in range(0, len(phases), size)]
     assert len(cycles) > 1
     for cycle in cycles:
         assert FaultSchedule(tuple(cycle)).modes() == ALL_MODES
