@@ -8,11 +8,13 @@ input values) would explode that table. Which tool results are failures at all i
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp_locust.failure_rule import DEFAULT_RULE, FailureRule, payload_failure
 
@@ -243,3 +245,222 @@ def negotiated_version(result: Message, requested: str) -> str:
 
 def notification_accepted(status: int) -> Outcome:
     return Outcome(True) if status in (200, 202, 204) else Outcome(False, f"HTTP {status}")
+
+
+# --- The sessionless 2026-07-28 revision, as the official SDK's ``Client(url)`` speaks it (mcp 2.3) ---------------
+#
+# No initialize and no session: every request carries the protocol version, the client's capabilities and (optionally)
+# its identity in ``params._meta``, and repeats the version, the method and, for name-bearing methods, the name in
+# headers, which the server checks against the body (a mismatch is JSON-RPC -32020, HTTP 400). The SDK probes
+# ``server/discover`` once on connect, then sends one POST per request. Header names are case-insensitive; the SDK
+# writes them in lower case, the spec as below.
+
+MODERN_PROTOCOL_VERSION = "2026-07-28"
+PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
+CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
+CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
+PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
+METHOD_HEADER = "Mcp-Method"
+NAME_HEADER = "Mcp-Name"
+NAME_BEARING_PARAMS: Mapping[str, str] = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+"""Method → the params key the ``Mcp-Name`` header repeats (``mcp.shared.inbound.NAME_BEARING_METHODS``)."""
+
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
+_BASE64_SENTINEL = re.compile(r"=\?base64\?.*\?=")
+
+
+def modern_meta(
+    protocol_version: str = MODERN_PROTOCOL_VERSION,
+    client_info: Mapping[str, Any] | None = CLIENT_INFO,
+    capabilities: Mapping[str, Any] | None = None,
+) -> Message:
+    """The per-request envelope: version and capabilities are required, the client's identity is optional."""
+    meta: Message = {PROTOCOL_VERSION_META_KEY: protocol_version}
+    if client_info is not None:
+        meta[CLIENT_INFO_META_KEY] = dict(client_info)
+    meta[CLIENT_CAPABILITIES_META_KEY] = dict(capabilities or {})
+    return meta
+
+
+def modern_request(
+    request_id: int,
+    method: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    protocol_version: str = MODERN_PROTOCOL_VERSION,
+    client_info: Mapping[str, Any] | None = CLIENT_INFO,
+) -> Message:
+    """A self-contained 2026-07-28 request: ``params`` (copied) plus the envelope in ``params._meta``.
+
+    A ``_meta`` already in ``params`` keeps its other keys; the envelope keys win, as the SDK's stamp does.
+    """
+    body_params = dict(params or {})
+    given_meta = body_params.get("_meta")
+    body_params["_meta"] = {
+        **(dict(given_meta) if isinstance(given_meta, Mapping) else {}),
+        **modern_meta(protocol_version, client_info),
+    }
+    return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "method": method, "params": body_params}
+
+
+def modern_tools_call_request(
+    request_id: int,
+    tool: str,
+    arguments: Mapping[str, Any],
+    *,
+    protocol_version: str = MODERN_PROTOCOL_VERSION,
+    client_info: Mapping[str, Any] | None = CLIENT_INFO,
+) -> Message:
+    params = {"name": tool, "arguments": dict(arguments)}
+    return modern_request(request_id, "tools/call", params, protocol_version=protocol_version, client_info=client_info)
+
+
+def encode_header_value(value: str) -> str:
+    """Printable ASCII without edge whitespace goes verbatim; anything else as ``=?base64?...?=`` (as the SDK does)."""
+    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _BASE64_SENTINEL.fullmatch(value):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
+
+
+def modern_headers(message: Message, token: str | None = None) -> dict[str, str]:
+    """The headers of a 2026-07-28 POST, taken from the message itself so they always agree with its body."""
+    headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
+    params = message.get("params")
+    params = params if isinstance(params, dict) else {}
+    meta = params.get("_meta")
+    version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+    if isinstance(version, str):
+        headers[PROTOCOL_VERSION_HEADER] = version
+    method = message.get("method")
+    if isinstance(method, str):
+        headers[METHOD_HEADER] = method
+        name_key = NAME_BEARING_PARAMS.get(method)
+        name = params.get(name_key) if name_key is not None else None
+        if isinstance(name, str):
+            headers[NAME_HEADER] = encode_header_value(name)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def supported_versions(result: Message) -> list[str]:
+    """The revisions a ``server/discover`` result offers (``supportedVersions``)."""
+    versions = result.get("supportedVersions")
+    return [v for v in versions if isinstance(v, str)] if isinstance(versions, list) else []
+
+
+# --- Raw HTTP/1.1 for the aborting client: one request per connection, read until complete or given up ------------
+
+
+class HttpParseError(ValueError):
+    """The bytes are not an HTTP/1.1 response."""
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    headers: Mapping[str, str]
+    """Lower-case names; a repeated header keeps its last value."""
+    body: bytes
+
+
+def http_request(method: str, host: str, path: str, headers: Mapping[str, str], body: str = "") -> bytes:
+    """One HTTP/1.1 request with ``Host`` and ``Content-Length`` set from the arguments (no compression asked for)."""
+    payload = body.encode("utf-8")
+    lines = [f"{method} {path or '/'} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length")]
+    if payload or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(payload)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+def parse_http_reply(data: bytes, *, eof: bool = False) -> HttpReply | None:
+    """The response in ``data`` once it is complete, else None; ``eof`` says the peer closed (a body without a
+    length ends there). Interim 1xx responses are skipped."""
+    while True:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        status, headers = _parse_head(data[:head_end])
+        rest = data[head_end + 4 :]
+        if 100 <= status < 200:
+            data = rest
+            continue
+        break
+    if status in (204, 304):
+        return HttpReply(status, headers, b"")
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(rest)
+        return None if body is None else HttpReply(status, headers, body)
+    length = headers.get("content-length")
+    if length is not None:
+        try:
+            size = int(length)
+        except ValueError:
+            raise HttpParseError("bad Content-Length") from None
+        if size < 0:
+            raise HttpParseError("bad Content-Length")
+        return HttpReply(status, headers, rest[:size]) if len(rest) >= size else None
+    return HttpReply(status, headers, rest) if eof else None
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, remainder = lines[0].partition(" ")
+    code = remainder.partition(" ")[0]
+    if not version.startswith("HTTP/") or not (code.isdigit() and len(code) == 3):
+        raise HttpParseError("bad status line")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise HttpParseError("bad header line")
+        headers[name.strip().lower()] = value.strip()
+    return int(code), headers
+
+
+def _dechunk(data: bytes) -> bytes | None:
+    """The body of a complete chunked encoding, or None while the last chunk (and trailers) have not all arrived."""
+    body = bytearray()
+    position = 0
+    while True:
+        line_end = data.find(b"\r\n", position)
+        if line_end < 0:
+            return None
+        size_text = data[position:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise HttpParseError("bad chunk size") from None
+        position = line_end + 2
+        if size == 0:
+            trailers_end = data.find(b"\r\n", position)
+            while trailers_end > position:  # a trailer line; the body ends at the first empty line
+                position = trailers_end + 2
+                trailers_end = data.find(b"\r\n", position)
+            return bytes(body) if trailers_end == position else None
+        if len(data) < position + size + 2:
+            return None
+        body += data[position : position + size]
+        position += size + 2
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """Where a raw request goes: the socket address, the ``Host`` header and the request target."""
+
+    tls: bool
+    hostname: str
+    port: int
+    authority: str
+    target: str
+
+
+def http_target(url: str) -> HttpTarget:
+    """``http(s)://[user@]host[:port]/path?query`` split for a socket of our own (user info is never sent)."""
+    split = urlsplit(url)
+    if split.scheme not in ("http", "https") or not split.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    tls = split.scheme == "https"
+    target = (split.path or "/") + (f"?{split.query}" if split.query else "")
+    return HttpTarget(tls, split.hostname, split.port or (443 if tls else 80), split.netloc.rpartition("@")[2], target)

@@ -1,0 +1,247 @@
+"""The rude clients of ``mcp_locust.rude`` in headless Locust (a subprocess: it gevent-patches its process) against
+the real PyPI mock and the real server on its shipped defaults, beside one polite ``SustainedUser``.
+
+A counting TCP relay sits between Locust and the server, so the test sees what the server is sent: one new connection
+per aborted call. Every process is stopped by PID in teardown; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_locust.results import AGGREGATED, FailureRow, StatsRow, read_failures, read_stats
+from tests.support.processes import VENV_BIN, ManagedProcess, start_process, start_server
+
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
+RUDE_CLASSES = ("NeverClosingUser", "AbortingUser", "ReconnectStormUser", "SessionPerCallUser", "CurrentRevisionUser")
+EXIT_MARGIN_S = 30.0
+RUN_S = 20
+ABORTED = "rude: aborted call"
+ANSWERED_FIRST = "rude: aborted call (answered first)"
+EXPECTED_ROWS = (
+    "rude: never-close initialize",
+    "rude: never-close notifications/initialized",
+    "rude: never-close tools/call",
+    ABORTED,
+    "rude: abort initialize",
+    "rude: storm initialize",
+    "rude: storm notifications/initialized",
+    "rude: storm tools/call",
+    "rude: session-per-call initialize",
+    "rude: session-per-call notifications/initialized",
+    "rude: session-per-call tools/call",
+    "rude: session-per-call DELETE session",
+    "rude: 2026-07-28 server/discover",
+    "rude: 2026-07-28 tools/call",
+    "rude: 2026-07-28 tools/list",
+)
+"""Every row the five classes fill in 20 s at the raised rates. Not listed: ``ANSWERED_FIRST`` (only when a call beat
+the abort timeout, rare), ``rude: abort session re-init`` (only after a 404) and ``rude: abort DELETE session`` (sent
+from ``on_stop``, which Locust's shutdown may cut short, as it may the polite user's DELETE)."""
+
+
+class CountingRelay:
+    """A loopback TCP relay to ``upstream_port`` that counts the connections it accepted.
+
+    Either side closing (or failing) ends both, so a client that drops its connection drops the server's too.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = ("127.0.0.1", upstream_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port: int = self._listener.getsockname()[1]
+        self.accepted = 0
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="relay", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        client.settimeout(None)
+        try:
+            upstream = socket.create_connection(self._upstream, timeout=5)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        for side in (client, upstream):  # forward each write as it comes, or Nagle adds delayed-ACK waits
+            side.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        back = threading.Thread(target=self._pump, args=(upstream, client), daemon=True)
+        back.start()
+        self._pump(client, upstream)
+        back.join(timeout=10)
+        client.close()
+        upstream.close()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for side in (source, sink):  # wakes the other direction's recv, which then ends too
+                with contextlib.suppress(OSError):
+                    side.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class LocustRun:
+    code: int
+    stats: dict[str, StatsRow]
+    failures: list[FailureRow]
+    log: str
+
+    def row(self, name: str) -> StatsRow:
+        assert name in self.stats, f"no row {name!r} in {sorted(self.stats)}\n{self.log[-3000:]}"
+        return self.stats[name]
+
+    def reasons(self, name: str) -> set[str]:
+        return {failure.reason for failure in self.failures if failure.name == name}
+
+
+def run_locust(tmp_path: Path, host: str, run_s: int, classes: tuple[str, ...], *args: str) -> LocustRun:
+    prefix = tmp_path / "locust"
+    users = str(len(classes))
+    argv = [str(VENV_BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "-u", users, "-r", users]
+    argv += ["--host", host, "-t", f"{run_s}s", "--csv", str(prefix), *args, *classes]
+    proc = start_process(argv, tmp_path / "locust.log")
+    try:
+        code = proc.popen.wait(timeout=run_s + EXIT_MARGIN_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"Locust still running after {run_s + EXIT_MARGIN_S}s:\n{proc.log_text()[-3000:]}")
+    finally:
+        proc.stop()
+    return LocustRun(code, read_stats(prefix), read_failures(prefix), proc.log_text())
+
+
+def server_metrics(server: ManagedProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{server.base_url}/metrics?format=json", timeout=10) as response:
+        metrics: dict[str, Any] = json.load(response)
+    return metrics
+
+
+@pytest.fixture
+def server(tmp_path: Path, mock_url: str) -> Iterator[ManagedProcess]:
+    proc = start_server(tmp_path, mock_url, shipped=True)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def relay(server: ManagedProcess) -> Iterator[CountingRelay]:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    proxy = CountingRelay(port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def test_rude_clients_beside_a_polite_user_fail_nothing_and_leave_open_only_the_sessions_they_abandon(
+    tmp_path: Path, server: ManagedProcess, relay: CountingRelay
+) -> None:
+    started = time.monotonic()
+    run = run_locust(
+        tmp_path,
+        relay.url,
+        RUN_S,
+        ("SustainedUser", *RUDE_CLASSES),
+        "--mcp-pace",
+        "2",
+        "--mcp-names",
+        "20",
+        "--mcp-never-close-per-min",
+        "60",
+        "--mcp-abort-per-min",
+        "120",
+        "--mcp-storm-every-s",
+        "4",
+        "--mcp-storm-size",
+        "10",
+        "--mcp-session-per-call-per-min",
+        "60",
+        "--mcp-current-revision-per-min",
+        "120",
+    )
+    metrics = server_metrics(server)
+
+    assert time.monotonic() - started < RUN_S + EXIT_MARGIN_S
+    for name in EXPECTED_ROWS:
+        assert run.row(name).requests > 0, name
+    failed = {name: run.reasons(name) for name, row in run.stats.items() if name != AGGREGATED and row.failures}
+    assert not failed, "only intended behaviour happened, so no row (rude or polite) has a failure"
+    assert run.row("tools/call get_package_docs").requests > 10, "the polite user went on calling beside them"
+    assert run.code == 0, run.log[-3000:]
+
+    aborts = run.row(ABORTED).requests + (run.stats[ANSWERED_FIRST].requests if ANSWERED_FIRST in run.stats else 0)
+    assert aborts >= 20
+    assert relay.accepted >= aborts, "every aborted call came to the server on a connection of its own"
+
+    abandoned = run.row("rude: never-close initialize").requests + run.row("rude: storm initialize").requests
+    assert run.row("rude: storm initialize").requests >= 2 * 10, "at least two storms of 10 in 20 s"
+    # the polite, aborting and session-per-call users DELETE theirs, the first two at stop, which Locust's shutdown
+    # may cut short: one session each is the slack
+    assert abandoned <= metrics["sessions_open"] <= abandoned + 3, metrics
+    assert metrics["sessions_refused_total"] == 0 and metrics["sessions_evicted_total"] == 0, metrics
+
+
+def test_rude_classes_at_rate_zero_only_sleep_and_send_nothing(tmp_path: Path) -> None:
+    run = run_locust(
+        tmp_path,
+        "http://127.0.0.1:9",  # nothing listens: any request would show up as a failed row
+        3,
+        RUDE_CLASSES,
+        "--mcp-never-close-per-min",
+        "0",
+        "--mcp-abort-per-min",
+        "0",
+        "--mcp-storm-size",
+        "0",
+        "--mcp-session-per-call-per-min",
+        "0",
+        "--mcp-current-revision-per-min",
+        "0",
+    )
+
+    spawned = re.search(r"All users spawned: (\{.*?\})", run.log)
+    assert spawned is not None, run.log[-3000:]
+    assert json.loads(spawned.group(1)) == dict.fromkeys(RUDE_CLASSES, 1), "one user per class, as fixed_count says"
+    assert set(run.stats) == {AGGREGATED} and run.stats[AGGREGATED].requests == 0
+    assert run.code == 1 and "threshold broken" in run.log, "a headless run without requests breaks the threshold"
