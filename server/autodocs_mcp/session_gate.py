@@ -90,6 +90,24 @@ def request_ids(body: bytes | None) -> list[str]:
     return ids
 
 
+def opens_session(body: bytes | None) -> bool:
+    """Whether a POST without a session id asks for a new session: only ``initialize`` does.
+
+    The sessionless 2026-07-28 revision sends every request without a session id and is served without a session;
+    admitting those as newcomers evicted an idle session for each such call at a client's bound, and refused them
+    with 503 when all its sessions were busy. An unreadable body is admitted like an initialize, so the bound
+    holds whatever the SDK makes of it.
+    """
+    if not body:
+        return True
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return True
+    messages = message if isinstance(message, list) else [message]
+    return any(isinstance(item, dict) and item.get("method") == "initialize" for item in messages[:MAX_IDS_PER_BODY])
+
+
 class SessionGate:
     """Session admission with eviction, ``Retry-After`` on 503, and duplicate-id refusal for ``/mcp``."""
 
@@ -126,7 +144,7 @@ class SessionGate:
                 self._table.end(session_id)
 
     async def _open(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("method") != "POST":
+        if scope.get("method") != "POST" or not opens_session(scope.get(BODY_SCOPE_KEY)):
             await self._app(scope, receive, _with_retry_after(send))
             return
         peer = _peer(scope)

@@ -156,6 +156,27 @@ async def test_after_two_thousand_abandoned_sessions_a_new_client_is_served_at_o
     assert full_rss - base_rss <= full["sessions_per_client_max"] * per_session_bound, (full_rss - base_rss) / 1e6
 
 
+async def test_sessionless_calls_of_the_current_revision_neither_evict_nor_are_refused_at_a_clients_bound(
+    mock_url: str, tmp_path: Path
+) -> None:
+    # A cap of 4 (2 per client) so the bound is reached with two sessions; everything else is shipped.
+    server = start_server(tmp_path, mock_url, shipped=True, AUTODOCS_MAX_SESSIONS="4")
+    try:
+        await asyncio.to_thread(_abandon_sessions, server.base_url, 2)
+        before = metrics(server.base_url)
+        results = []
+        for _ in range(10):
+            async with mcp_session(f"{server.base_url}/mcp", mode="auto") as client:
+                results.append(await client.call_tool("health_check", {}))
+        after = metrics(server.base_url)
+    finally:
+        server.stop()
+    assert before["sessions_open"] == 2 == before["sessions_per_client_max"]
+    assert all(not r.is_error for r in results)
+    assert after["sessions_evicted_total"] == 0 and after["sessions_refused_total"] == 0
+    assert after["sessions_open"] == 2  # the two idle sessions are still there
+
+
 def test_a_five_megabyte_body_is_answered_413_not_reset(mock_url: str, tmp_path: Path) -> None:
     """The stdlib's client writes the whole body before it reads: the client that saw the reset on the old code."""
     server = start_server(tmp_path, mock_url, shipped=True)

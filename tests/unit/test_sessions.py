@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodocs_mcp.session_gate import request_ids
+from autodocs_mcp.session_gate import opens_session, request_ids
 from autodocs_mcp.sessions import Admit, Refuse, SessionTable
 
 
@@ -102,3 +102,20 @@ def test_request_ids_are_read_from_requests_only_and_told_apart_by_their_json_ty
     body: bytes | None, ids: list[str]
 ) -> None:
     assert request_ids(body) == ids
+
+
+@pytest.mark.parametrize(
+    ("body", "opens"),
+    [
+        (b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}', True),
+        (b'[{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}]', True),
+        (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"health_check"}}', False),
+        (b'{"jsonrpc":"2.0","id":1,"method":"server/discover"}', False),
+        (b'{"jsonrpc":"2.0","method":"notifications/initialized"}', False),
+        (b"not json", True),
+        (b"", True),
+        (None, True),
+    ],
+)
+def test_only_an_initialize_asks_for_a_new_session(body: bytes | None, opens: bool) -> None:
+    assert opens_session(body) is opens
