@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mcp_locust.children import wait_ready
-from mcp_locust.results import AGGREGATED, FailureRow, StatsRow, read_failures, read_stats
+from mcp_locust.results import AGGREGATED, read_stats
+from tests.support.locust_runs import EXIT_MARGIN_S, finish_locust, run_locust, start_locust
 from tests.support.processes import READY_TIMEOUT_S, VENV_BIN, ManagedProcess, free_port, start_process, start_server
-
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
-EXIT_MARGIN_S = 20.0
 
 ECHO_SERVER = """
 import sys
@@ -51,46 +47,6 @@ async def healthz(request):
 app = server.streamable_http_app(host="127.0.0.1")
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
-
-
-@dataclass
-class LocustRun:
-    code: int
-    elapsed_s: float
-    stats: dict[str, StatsRow]
-    failures: list[FailureRow]
-    log: str
-
-    def row(self, name: str) -> StatsRow:
-        assert name in self.stats, f"no row {name!r} in {sorted(self.stats)}\n{self.log[-3000:]}"
-        return self.stats[name]
-
-    def reasons(self, name: str) -> set[str]:
-        return {failure.reason for failure in self.failures if failure.name == name}
-
-
-def start_locust(tmp_path: Path, host: str, user: str, run_time: str, *args: str) -> tuple[ManagedProcess, Path]:
-    prefix = tmp_path / "locust"
-    argv = [str(VENV_BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "--only-summary"]
-    argv += ["--host", host, "-t", run_time, "--csv", str(prefix), *args, user]
-    return start_process(argv, tmp_path / "locust.log"), prefix
-
-
-def finish_locust(proc: ManagedProcess, prefix: Path, started: float, bound_s: float) -> LocustRun:
-    try:
-        code = proc.popen.wait(timeout=bound_s)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"Locust still running after {bound_s}s:\n{proc.log_text()[-3000:]}")
-    finally:
-        proc.stop()
-    elapsed = time.monotonic() - started
-    return LocustRun(code, elapsed, read_stats(prefix), read_failures(prefix), proc.log_text())
-
-
-def run_locust(tmp_path: Path, host: str, user: str, run_s: int, *args: str) -> LocustRun:
-    started = time.monotonic()
-    proc, prefix = start_locust(tmp_path, host, user, f"{run_s}s", *args)
-    return finish_locust(proc, prefix, started, run_s + EXIT_MARGIN_S)
 
 
 @pytest.fixture

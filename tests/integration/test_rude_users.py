@@ -11,23 +11,20 @@ import contextlib
 import json
 import re
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcp_locust.results import AGGREGATED, FailureRow, StatsRow, read_failures, read_stats
-from tests.support.processes import VENV_BIN, ManagedProcess, start_process, start_server
+from mcp_locust.results import AGGREGATED
+from tests.support.locust_runs import EXIT_MARGIN_S, run_locust
+from tests.support.processes import ManagedProcess, start_server
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
 RUDE_CLASSES = ("NeverClosingUser", "AbortingUser", "ReconnectStormUser", "SessionPerCallUser", "CurrentRevisionUser")
-EXIT_MARGIN_S = 30.0
 RUN_S = 20
 ABORTED = "rude: aborted call"
 ANSWERED_FIRST = "rude: aborted call (answered first)"
@@ -119,34 +116,9 @@ class CountingRelay:
                     side.shutdown(socket.SHUT_RDWR)
 
 
-@dataclass
-class LocustRun:
-    code: int
-    stats: dict[str, StatsRow]
-    failures: list[FailureRow]
-    log: str
-
-    def row(self, name: str) -> StatsRow:
-        assert name in self.stats, f"no row {name!r} in {sorted(self.stats)}\n{self.log[-3000:]}"
-        return self.stats[name]
-
-    def reasons(self, name: str) -> set[str]:
-        return {failure.reason for failure in self.failures if failure.name == name}
-
-
-def run_locust(tmp_path: Path, host: str, run_s: int, classes: tuple[str, ...], *args: str) -> LocustRun:
-    prefix = tmp_path / "locust"
-    users = str(len(classes))
-    argv = [str(VENV_BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "-u", users, "-r", users]
-    argv += ["--host", host, "-t", f"{run_s}s", "--csv", str(prefix), *args, *classes]
-    proc = start_process(argv, tmp_path / "locust.log")
-    try:
-        code = proc.popen.wait(timeout=run_s + EXIT_MARGIN_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"Locust still running after {run_s + EXIT_MARGIN_S}s:\n{proc.log_text()[-3000:]}")
-    finally:
-        proc.stop()
-    return LocustRun(code, read_stats(prefix), read_failures(prefix), proc.log_text())
+def users_option(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """One Locust user per class (each rude class is ``fixed_count = 1``), all spawned at once."""
+    return ("-u", str(len(classes)), "-r", str(len(classes)))
 
 
 def server_metrics(server: ManagedProcess) -> dict[str, Any]:
@@ -178,11 +150,13 @@ def test_rude_clients_beside_a_polite_user_fail_nothing_and_leave_open_only_the_
     tmp_path: Path, server: ManagedProcess, relay: CountingRelay
 ) -> None:
     started = time.monotonic()
+    classes = ("SustainedUser", *RUDE_CLASSES)
     run = run_locust(
         tmp_path,
         relay.url,
+        classes,
         RUN_S,
-        ("SustainedUser", *RUDE_CLASSES),
+        *users_option(classes),
         "--mcp-pace",
         "2",
         "--mcp-names",
@@ -226,8 +200,9 @@ def test_rude_classes_at_rate_zero_only_sleep_and_send_nothing(tmp_path: Path) -
     run = run_locust(
         tmp_path,
         "http://127.0.0.1:9",  # nothing listens: any request would show up as a failed row
-        3,
         RUDE_CLASSES,
+        3,
+        *users_option(RUDE_CLASSES),
         "--mcp-never-close-per-min",
         "0",
         "--mcp-abort-per-min",
