@@ -27,7 +27,8 @@ class Thresholds:
 
     A trend is broken once its interval clears the allowance on ``min_decision_points`` points, by at least
     ``min_leak_steps`` whole steps for a counter, while each half of the trend data grows at ``sustained_fraction`` of
-    the whole slope or more and the second half is not significantly slower than the first.
+    the whole slope or more and the second half is not slower than the first (slower: its interval lies wholly
+    below the first half's and its slope is under ``slowing_ratio`` of it).
     Projections are over ``night_hours``, against the allowance times that many hours.
     Open sessions keep ``session_headroom`` of the server's cap free; the newcomer criterion needs ``min_probes``
     tries.
@@ -53,6 +54,7 @@ class Thresholds:
     min_effective_points: float = 8.0
     min_leak_steps: float = 3.0
     sustained_fraction: float = 0.5
+    slowing_ratio: float = 0.8
     night_hours: float = 24.0
     degradation_min_samples: int = 5
     shutdown_margin_s: float = 1.0

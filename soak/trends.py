@@ -156,7 +156,14 @@ def decide(
     clear = est.low > allowance and enough_points and enough_steps
     early_slope = early.estimate.slope if early is not None else math.nan
     late_slope = late.estimate.slope if late is not None else math.nan
-    slowing = early is not None and late is not None and late.estimate.high < early.estimate.low
+    # Slowing needs both: halves whose intervals part, and a second half that is materially slower. A steady leak's
+    # halves can part on a tiny difference when the intervals are narrow (a 12 GB/h leak: +12,073 then +12,066).
+    slowing = (
+        early is not None
+        and late is not None
+        and late.estimate.high < early.estimate.low
+        and late.estimate.slope < th.slowing_ratio * early.estimate.slope
+    )
     leak_like = _grows_on(early, trend, allowance, th) and _grows_on(late, trend, allowance, th) and not slowing
     sustained = leak_like or not leak_shape
     halves_text = f"first half {fmt_num(early_slope, True)}, second half {fmt_num(late_slope, True)} {unit}"
@@ -175,7 +182,8 @@ def decide(
     if clear and slowing:
         why = (
             f"{label} grew {fmt_num(est.slope, True)} {unit} over {span_text}, but it is slowing ({halves_text}; "
-            "the second half's interval lies wholly below the first's): a bounded structure filling looks like "
+            f"the second half's interval lies wholly below the first's and under ×{th.slowing_ratio:g} of its slope): "
+            "a bounded structure filling looks like "
             "this, a leak keeps its pace; a longer run shows whether it levels off"
         )
     elif clear:

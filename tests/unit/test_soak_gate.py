@@ -373,3 +373,13 @@ def test_growth_that_keeps_slowing_like_a_cache_discovering_its_names_is_inconcl
     memory = criterion(judged(tmp_path, duration_s=360, rss=rss, cache_entries=settled), "memory")
     assert memory.status is Status.INCONCLUSIVE, memory.reason
     assert "slowing" in memory.reason or "independent" in memory.reason, memory.reason
+
+
+def test_a_steady_leak_whose_narrow_halves_differ_by_a_hair_is_broken_not_slowing(tmp_path: Path) -> None:
+    # +100 MB/h easing by 0.3 % over the run: the halves' intervals part (the noise is tiny), their slopes do not
+    steady = lambda t: 100 * MB * (t / HOUR) - 0.15 * MB * (t / HOUR) ** 2  # noqa: E731
+    settled = lambda t: np.full(t.size, 500.0)  # noqa: E731
+    rss = combine(150 * MB, steady, noise(0.01 * MB, 5))
+    memory = criterion(judged(tmp_path, duration_s=HOUR, rss=rss, cache_entries=settled), "memory")
+    assert memory.status is Status.BROKEN, memory.reason
+    assert "both halves" in memory.reason
