@@ -23,7 +23,7 @@ CALIBRATE_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report verdicts calibrate clean
+.PHONY: help venv test conformance bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report verdicts calibrate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ venv: $(STAMP) ## create or refresh the virtual environment
 test: $(STAMP) ## the whole suite: unit, integration, reliability (fast part), benchmarks in quick mode (JSON in reports/bench/)
 	@mkdir -p $(BENCH_DIR)
 	$(BIN)/python -m pytest $(BENCH_QUICK) $(BENCH_TABLE) --benchmark-json=$(BENCH_DIR)/ci-latest.json $(PYTEST_ARGS)
+
+conformance: $(STAMP) ## the official MCP conformance suite and Inspector CLI tools/list --strict against our server (needs npm; installs its own Node 22)
+	$(BIN)/python -m conformance.run
 
 bench: $(STAMP) ## benchmarks at full length; table on screen, run saved under reports/bench/ (newest $(BENCH_KEEP) kept)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(BENCH_FULL) $(BENCH_TABLE) --benchmark-autosave --benchmark-storage=file://$(BENCH_DIR) $(PYTEST_ARGS)

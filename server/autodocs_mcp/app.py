@@ -274,6 +274,11 @@ async def _run(state: ServerState, action: Any) -> CallToolResult:
 
 def build_server(settings: Settings) -> tuple[MCPServer[Any], ServerState]:
     state = ServerState(settings=settings)
+    tools = _tools(state)
+    if settings.conformance_fixtures:  # AUTODOCS_CONFORMANCE_FIXTURES=1: the conformance suite's tools, never shipped
+        from autodocs_mcp.conformance_fixtures import install_fixtures
+
+        tools += install_fixtures(state)
     server: MCPServer[Any] = MCPServer(
         "autodocs-mcp",
         version="0.1.0",
@@ -281,7 +286,7 @@ def build_server(settings: Settings) -> tuple[MCPServer[Any], ServerState]:
         lifespan=_lifespan(state),
         log_level=settings.log_level,
         middleware=[tool_call_accounting(state)],
-        tools=_tools(state),
+        tools=tools,
         # Nothing here changes while the server runs, so nobody needs to listen for changes: without the
         # subscriptions/listen stream the 2026-07-28 capabilities say listChanged/subscribe false, as the
         # handshake revision already does.

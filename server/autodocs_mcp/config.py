@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     shutdown_grace: Annotated[float, Ge(0), Le(3600)] = 30.0
     # Frames per traced allocation for GET /debug/allocations; 0 leaves tracemalloc off (it costs CPU per allocation).
     tracemalloc_frames: Annotated[int, Ge(0), Le(64)] = 0
+    # The official conformance suite's fixture tools (``conformance_fixtures``), for ``make conformance`` only:
+    # they are test scaffolding, not documentation tools, so a shipped server never lists them.
+    conformance_fixtures: bool = False
 
     @field_validator("log_level", "response_mode", mode="before")
     @classmethod

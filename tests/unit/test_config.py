@@ -41,6 +41,7 @@ HARDENING_DEFAULTS = {
     "AUTODOCS_RESPONSE_MODE": ("response_mode", "json"),
     "AUTODOCS_MAX_REQUEST_BYTES": ("max_request_bytes", MIB),
     "AUTODOCS_TRACEMALLOC_FRAMES": ("tracemalloc_frames", 0),
+    "AUTODOCS_CONFORMANCE_FIXTURES": ("conformance_fixtures", False),
 }
 
 # A value for every variable that differs from its default, with the typed value it must become.
@@ -79,6 +80,7 @@ OVERRIDES = {
     "AUTODOCS_HTTP_HEADER_TIMEOUT": ("4", 4.0),
     "AUTODOCS_HTTP_BODY_TIMEOUT": ("12.5", 12.5),
     "AUTODOCS_TRACEMALLOC_FRAMES": ("8", 8),
+    "AUTODOCS_CONFORMANCE_FIXTURES": ("1", True),
 }
 
 
@@ -234,3 +236,11 @@ def test_a_bad_tracemalloc_frame_count_is_reported_with_its_variable_and_the_all
     assert line.startswith(f"AUTODOCS_TRACEMALLOC_FRAMES={value!r}: ")
     assert expected_fragment in line
     assert "(allowed: >= 0 and <= 64)" in line
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", ""])
+def test_the_conformance_fixture_switch_takes_only_a_boolean(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("AUTODOCS_CONFORMANCE_FIXTURES", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.problems[0].startswith(f"AUTODOCS_CONFORMANCE_FIXTURES={value!r}: ")
