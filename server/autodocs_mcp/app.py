@@ -28,6 +28,7 @@ from autodocs_mcp.config import Settings
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
 from autodocs_mcp.lookups import unknown_name_errors
 from autodocs_mcp.metrics import RequestMetrics, python_heap
+from autodocs_mcp.resources import install_docs_resources
 from autodocs_mcp.service import DocsService
 from autodocs_mcp.tool_schemas import SPECS_BY_NAME, ToolSpec
 from autodocs_mcp.upstream import UpstreamClient
@@ -292,6 +293,7 @@ def build_server(settings: Settings) -> tuple[MCPServer[Any], ServerState]:
         # handshake revision already does.
         subscriptions=False,
     )
+    install_docs_resources(server, state)
     server.middleware.append(unknown_name_errors(server))
     # MCPServer has no public seam for logging/setLevel; the low-level server's add_request_handler is public and
     # registering it is what makes the `logging` capability appear.

@@ -116,6 +116,32 @@ def index_key(package: str) -> CacheKey:
     return CacheKey(normalise_package(package), None)
 
 
+def release_order(key: CacheKey) -> tuple[str, Version, str]:
+    """The order releases are listed in: by package name, then PEP 440 version, then spelling (``1.0`` before
+    ``1.0.0``, which are two entries), so every pair of release keys compares and a listing can resume after one."""
+    return key.package, Version(key.version or "0"), key.version or ""
+
+
+def _release_matches(key: CacheKey, prefix: str, after: tuple[str, Version, str] | None) -> bool:
+    return (
+        key.version is not None
+        and f"{key.package}/{key.version}".startswith(prefix)
+        and (after is None or release_order(key) > after)
+    )
+
+
+def _first_per_package(keys: list[CacheKey], per_package: int | None, limit: int) -> list[CacheKey]:
+    """``keys`` in release order, at most ``per_package`` of each package, at most ``limit`` in all."""
+    if per_package is None:
+        return keys[:limit]
+    kept: list[CacheKey] = []
+    for _package, group in itertools.groupby(keys, key=lambda key: key.package):
+        kept += itertools.islice(group, per_package)
+        if len(kept) >= limit:
+            break
+    return kept[:limit]
+
+
 def key_from_path(package_dir: str, file_name: str) -> CacheKey | None:
     """The key a file at ``<dir>/<package_dir>/<file_name>`` would hold, or ``None`` if no key maps there."""
     if len(package_dir) > MAX_PACKAGE_LENGTH or _NORMALISED_NAME.fullmatch(package_dir) is None:
@@ -383,6 +409,35 @@ class _DiskStore:
             if found:
                 yield found
 
+    def releases(self, prefix: str, after: CacheKey | None, per_package: int | None, limit: int) -> list[CacheKey]:
+        """What ``DocCache.releases`` asks of the disk: one listing of the cache folder, then only the package
+        folders the answer needs, in name order, until ``limit`` releases are found."""
+        package_prefix, slash, _ = prefix.partition("/")
+        start = max(package_prefix, after.package if after is not None else "")
+        names = sorted(
+            entry.name
+            for entry in self._package_folders()
+            if entry.name >= start
+            and entry.name.startswith(package_prefix)
+            and (not slash or entry.name == package_prefix)
+            and len(entry.name) <= MAX_PACKAGE_LENGTH
+            and _NORMALISED_NAME.fullmatch(entry.name) is not None
+        )
+        position = release_order(after) if after is not None else None
+        found: list[CacheKey] = []
+        for name in names:
+            keys: list[CacheKey] = []
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(self.root / name) as it:
+                for entry in it:
+                    key = key_from_path(name, entry.name)
+                    if key is not None and _release_matches(key, prefix, position):
+                        if entry.is_file(follow_symlinks=False):
+                            keys.append(key)
+            found += _first_per_package(sorted(keys, key=release_order), per_package, limit)
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
     def _remove(self, path: Path, size: int) -> bool:
         try:
             os.unlink(path)
@@ -552,6 +607,24 @@ class DocCache:
 
     async def put_index(self, package: str, data: dict[str, Any]) -> None:
         self._store(index_key(package), data)
+
+    async def releases(
+        self, limit: int, *, prefix: str = "", after: CacheKey | None = None, per_package: int | None = None
+    ) -> list[CacheKey]:
+        """Up to ``limit`` releases held in memory or on disk, in ``release_order``: those whose normalised
+        ``package/version`` starts with ``prefix`` (``"req"``: packages starting so; ``"requests/2."``: versions of
+        ``requests``), strictly after ``after``, and at most ``per_package`` of each package (``1`` lists packages).
+
+        Costs one listing of the cache folder plus one of each package folder visited; the file contents are
+        never read, so a listed release may still turn out corrupt (and be a miss) when it is read.
+        """
+        position = release_order(after) if after is not None else None
+        held = {key for key in self._memory.keys() if _release_matches(key, prefix, position)}
+        disk = self._disk
+        if disk is not None and not self._closed:
+            loop = asyncio.get_running_loop()
+            held.update(await loop.run_in_executor(self._executor, disk.releases, prefix, after, per_package, limit))
+        return _first_per_package(sorted(held, key=release_order), per_package, limit)
 
     def _fresh(self, written_at: float, max_age_s: float) -> bool:
         return abs(self._clock() - written_at) <= max_age_s

@@ -3,7 +3,9 @@
 The SDK answers an unknown prompt with a bare ``ValueError``: JSON-RPC code 0 on the handshake revision, -32603
 "Internal server error" on 2026-07-28, and an error-level log line with a traceback each time, for what is a
 caller's typo. An unknown resource already gets -32602, but its message echoes the URI whole. Here both are the
-caller's mistake: ``INVALID_PARAMS``, the name cut and escaped, one info line in the log.
+caller's mistake: ``INVALID_PARAMS``, the name cut and escaped, one info line in the log. A URI too long to name
+any resource is refused before the SDK matches it; the docs resources' own errors (``PlainResourceError``, which
+say what is wrong with the package or version) pass unchanged.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from autodocs_mcp.errors import quote_value
+from autodocs_mcp.resources import URI_DATA_LIMIT, PlainResourceError, refused_uri
 
 log = structlog.get_logger("autodocs_mcp.lookups")
-
-URI_DATA_LIMIT = 200
-"""How much of an unknown URI the error's ``data`` carries back (the message quotes at most 80 characters)."""
 
 
 def unknown_name_errors(server: MCPServer[Any]) -> Any:
@@ -37,13 +37,18 @@ def unknown_name_errors(server: MCPServer[Any]) -> Any:
                 raise MCPError(INVALID_PARAMS, f"unknown prompt {quote_value(name)}; this server's prompts: {listed}")
             return await call_next(ctx)
         if ctx.method == "resources/read":
+            uri = ctx.params.get("uri") if ctx.params else None
+            text = uri if isinstance(uri, str) else ""
+            refused = refused_uri(text)
+            if refused is not None:
+                log.info("unknown_resource", uri=quote_value(text), length=len(text))
+                raise refused
             try:
                 return await call_next(ctx)
             except MCPError as error:
-                if error.code != INVALID_PARAMS:
+                if error.code != INVALID_PARAMS or isinstance(error, PlainResourceError):
                     raise
-                uri = ctx.params.get("uri") if ctx.params else None
-                text = uri if isinstance(uri, str) else ""
+                log.info("unknown_resource", uri=quote_value(text))
                 raise MCPError(
                     INVALID_PARAMS,
                     f"unknown resource {quote_value(text)}; resources/list names the ones this server has",

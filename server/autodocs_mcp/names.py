@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value, type_name
 from autodocs_mcp.versions import poetry_to_pep440
@@ -17,6 +18,8 @@ from autodocs_mcp.versions import poetry_to_pep440
 MAX_NAME_CHARS = 100
 MAX_CONSTRAINT_CHARS = 200
 MAX_CONSTRAINT_CLAUSES = 20
+MAX_VERSION_CHARS = 100
+"""The longest release version accepted, as the cache keys it (``cache.MAX_VERSION_LENGTH``)."""
 
 PACKAGE_NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE | re.ASCII)
 """PEP 508 distribution name; always used with ``fullmatch`` so a trailing newline cannot sneak through."""
@@ -114,6 +117,24 @@ def validate_version_constraint(raw: object) -> SpecifierSet | None:
         return SpecifierSet(text)
     except InvalidSpecifier:
         raise _constraint_error(f"version_constraint {quote_value(text)} is not a valid PEP 440 specifier.") from None
+
+
+def validate_exact_version(raw: str) -> str:
+    """One release's version, as a resource URI names it: a PEP 440 version, no operator, no wildcard.
+
+    Returns the normalised spelling (``str(Version(raw))``); raises ``INVALID_VERSION_CONSTRAINT`` otherwise.
+    """
+    if len(raw) > MAX_VERSION_CHARS:
+        raise _constraint_error(
+            f"version is too long ({len(raw)} characters; at most {MAX_VERSION_CHARS}).",
+            "Name one release, such as '2.32.3'.",
+        )
+    try:
+        return str(Version(raw))
+    except InvalidVersion:
+        raise _constraint_error(
+            f"version {quote_value(raw)} is not a PEP 440 version.", "Name one release, such as '2.32.3'."
+        ) from None
 
 
 def _check_clause(clause: str, whole: str) -> None:

@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, ResourceTemplateReference
 
 from tests.support.mcp_client import PROTOCOL_MODES, mcp_session
 from tests.support.processes import ManagedProcess, start_server
@@ -30,13 +30,13 @@ def log_events(proc: ManagedProcess) -> list[dict[str, object]]:
     assert proc.log_path is not None
     events = []
     for line in proc.log_path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
+        if line.startswith('{"'):  # not the startup banner's JSON snippet
             events.append(json.loads(line))
     return events
 
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)
-async def test_capabilities_promise_nothing_that_changes_or_can_be_subscribed_to(
+async def test_capabilities_advertise_exactly_what_is_served_and_nothing_that_changes_or_can_be_subscribed_to(
     server: ManagedProcess, mode: str
 ) -> None:
     async with mcp_session(f"{server.base_url}/mcp", mode=mode) as client:
@@ -46,10 +46,19 @@ async def test_capabilities_promise_nothing_that_changes_or_can_be_subscribed_to
         assert capabilities.resources is not None
         assert not capabilities.resources.subscribe and not capabilities.resources.list_changed
         assert capabilities.prompts is not None and not capabilities.prompts.list_changed
-        assert capabilities.completions is None
+        assert capabilities.completions is not None  # the docs template's package and version arguments
+        assert capabilities.logging is not None
         # what is advertised is served
         assert (await client.list_prompts()).prompts == []
         assert len((await client.list_tools()).tools) == 8
+        assert (await client.list_resources()).resources == []  # an empty cache holds no releases yet
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [template.uri_template for template in templates] == ["autodocs://{package}/{version}"]
+        completion = ResourceTemplateReference(uri="autodocs://{package}/{version}")
+        assert (await client.complete(completion, {"name": "package", "value": "req"})).completion.values == []
+        with pytest.raises(MCPError) as subscribe, pytest.warns(MCPDeprecationWarning):  # gone in 2026-07-28
+            await client.subscribe_resource("autodocs://requests/2.32.3")
+        assert subscribe.value.code == METHOD_NOT_FOUND
 
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)

@@ -752,3 +752,44 @@ def test_prune_walks_one_package_folder_at_a_time_so_its_memory_does_not_grow_wi
     interning rebuilds the interpreter's table of interned strings: 3 MB separates the two with room to spare."""
     peak = _prune_peak_bytes(tmp_path, 5_000)
     assert peak < 3 * 1024 * 1024, f"prune peaked at {peak / 1e6:.1f} MB for 10,000 files"
+
+
+RELEASES = [("requests", "2.32.3"), ("requests", "2.9.0"), ("requests", "2.10.0"), ("requests-oauthlib", "1.0")]
+
+
+async def test_releases_are_listed_by_package_then_pep440_version_from_disk_and_memory_alike(cache_dir: Path) -> None:
+    first = DocCache(cache_dir)
+    for package, version in RELEASES:
+        await first.put_version(package, version, doc())
+    await first.put_index("idna", {"versions": []})  # an index is not a release
+    await first.close()
+    cache = DocCache(cache_dir)  # everything on disk, nothing in memory
+    await cache.put_version("Attrs", "23.1", doc())  # in memory and, once written, on disk
+    labels = [key.label for key in await cache.releases(10)]
+    assert labels == [
+        "attrs==23.1",
+        "requests==2.9.0",
+        "requests==2.10.0",
+        "requests==2.32.3",
+        "requests-oauthlib==1.0",
+    ]
+    await cache.close()
+
+
+async def test_releases_resume_after_a_key_filter_by_prefix_and_keep_per_package(cache_dir: Path) -> None:
+    cache = DocCache(cache_dir)
+    for package, version in RELEASES:
+        await cache.put_version(package, version, doc())
+    await cache.flush()
+    everything = await cache.releases(10)
+    assert await cache.releases(2) == everything[:2]
+    assert await cache.releases(10, after=everything[1]) == everything[2:]
+    assert [k.label for k in await cache.releases(10, prefix="requests/2.")] == [k.label for k in everything[:3]]
+    assert [k.package for k in await cache.releases(10, prefix="req", per_package=1)] == [
+        "requests",
+        "requests-oauthlib",
+    ]
+    assert await cache.releases(10, prefix="zz") == []
+    await cache.close()
+    # a closed cache answers from memory only, in the same order
+    assert await cache.releases(10) == everything
