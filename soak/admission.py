@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from soak.context import FloatArray, GateContext
+from soak.context import FloatArray, GateContext, reaped_from
 from soak.formatting import fmt_duration, fmt_interval, fmt_num
 from soak.plotfiles import PlotFile
 from soak.probe import ProbeResult
@@ -29,8 +29,6 @@ from soak.verdict import Criterion, Status
 SESSIONS = "sessions open"
 NEWCOMER = "newcomer can connect"
 TOOL_STEP_PREFIX = "tools/call"
-REAPING_MARGIN_S = 60.0
-"""After one idle timeout, a minute more: the server's reaper runs on its own period, not at the exact second."""
 SESSIONS_SPEC = TrendSpec(
     SESSIONS, "sessions_open", "open sessions", "sessions", 1.0, lambda th: 0.0, 1.0, "resources", PlotFile.SESSIONS
 )
@@ -56,15 +54,13 @@ def judge_sessions(ctx: GateContext) -> list[Criterion]:
     if peak >= line:
         reason = f"{told}: the session table came within {headroom:.0%} of its cap"
         return [Criterion(SESSIONS, Status.BROKEN, told, threshold, reason, "resources", PlotFile.SESSIONS)]
-    raw_idle = ctx.run.meta.raw.get("session_idle_timeout_s")
-    idle = float(raw_idle) if isinstance(raw_idle, int | float) else None
-    reaped_from = idle + REAPING_MARGIN_S if idle is not None else 0.0
-    trend = fit_column(ctx, values, ctx.trend_mask & (ctx.t >= reaped_from))
+    reaping = reaped_from(ctx)
+    trend = fit_column(ctx, values, ctx.trend_mask & (ctx.t >= (reaping or 0.0)))
     if trend is None:
         reason = (
-            f"{told}; abandoned sessions are reaped after {fmt_duration(idle)} idle, and the run ended too "
+            f"{told}; abandoned sessions are reaped from {fmt_duration(reaping)} on, and the run ended too "
             "soon after that to show whether the count levels off"
-            if idle is not None
+            if reaping is not None
             else f"{told}; too few samples after the warm-up for a trend"
         )
         return [Criterion(SESSIONS, Status.INCONCLUSIVE, told, threshold, reason, "resources", PlotFile.SESSIONS)]

@@ -60,6 +60,41 @@ class GateContext:
         return []
 
 
+REAPING_MARGIN_S = 60.0
+"""After one idle timeout, a minute more: the server's reaper runs on its own period, not at the exact second."""
+SESSION_GROWTH_MIN = 5.0
+"""Open sessions must rise by more than this (and by a tenth) across the run for their accumulation to explain RSS."""
+
+
+def reaped_from(ctx: GateContext) -> float | None:
+    """When abandoned sessions start being reaped: one recorded idle timeout (plus margin) after the start."""
+    idle = ctx.run.meta.raw.get("session_idle_timeout_s")
+    return float(idle) + REAPING_MARGIN_S if isinstance(idle, int | float) and not isinstance(idle, bool) else None
+
+
+def sessions_accumulating(ctx: GateContext) -> tuple[float, str] | None:
+    """When open sessions rose across the run, the time from which their count is stationary, and a line saying so.
+
+    Clients that never close their sessions add sessions (and their memory) at a steady rate until the idle timeout
+    reaps the first of them; from then on as many are reaped as arrive. RSS growth before that is the session table
+    filling to its level, not a leak; the sessions criterion judges that level against the cap.
+    """
+    start = reaped_from(ctx)
+    samples = ctx.run.samples
+    if start is None or not samples.has("sessions_open"):
+        return None
+    values = samples.col("sessions_open")
+    after = np.flatnonzero(np.isfinite(values) & (ctx.t >= ctx.warmup_s))
+    if len(after) < 2:
+        return None
+    tenth = max(len(after) // 10, 1)
+    head = min(len(after), ctx.thresholds.min_trend_points)  # the level as the warm-up ends, not a tenth later
+    first, last = float(np.median(values[after[:head]])), float(np.median(values[after[-tenth:]]))
+    if last - first <= max(SESSION_GROWTH_MIN, 0.1 * first):
+        return None
+    return start, f"open sessions rose {first:g} → {last:g} until the idle timeout reaps them from {start:g} s"
+
+
 def warmup_seconds(duration_s: float, thresholds: Thresholds) -> float:
     return min(thresholds.warmup_fraction * max(duration_s, 0.0), thresholds.warmup_max_s)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from soak.context import BoolArray, FloatArray, GateContext, degradation_windows
+from soak.context import BoolArray, FloatArray, GateContext, degradation_windows, sessions_accumulating
 from soak.formatting import MEGABYTE, SECONDS_PER_HOUR, fmt_duration, fmt_hours, fmt_interval, fmt_num, fmt_p
 from soak.growth_sites import reason_text
 from soak.plotfiles import PlotFile
@@ -342,6 +342,17 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
             explained = f"growth before {fmt_duration(settled)} is explained by the target's bounded tiers ({tiers})"
         elif settled is not None:
             explained = f"bounded tiers settled within the warm-up ({tiers})"
+        accumulating = sessions_accumulating(ctx)
+        if accumulating is not None and accumulating[0] > max(ctx.warmup_s, settled or 0.0):
+            mask = mask & (ctx.t >= accumulating[0])
+            explained = "; ".join(
+                part
+                for part in (
+                    explained,
+                    f"growth before {fmt_duration(accumulating[0])} is explained by sessions ({accumulating[1]})",
+                )
+                if part
+            )
     trend = fit_column(ctx, values, mask)
     if trend is None:
         reason = f"fewer than {th.min_trend_points} {spec.label} samples after the warm-up"

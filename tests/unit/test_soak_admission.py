@@ -103,9 +103,34 @@ def test_sessions_still_rising_before_the_idle_timeout_could_reap_any_are_inconc
     tmp_path: Path,
 ) -> None:
     found = verdict_of(tmp_path, duration_s=1200.0, sessions=lambda t: 8.0 + t / 60.0 * 10.0)[SESSIONS]
-    assert found.status is Status.INCONCLUSIVE and "reaped after 30m" in found.reason
+    assert found.status is Status.INCONCLUSIVE and "reaped from 31m00s on" in found.reason
 
 
 def test_without_an_idle_timeout_on_record_the_trend_starts_after_the_warm_up(tmp_path: Path) -> None:
     found = verdict_of(tmp_path, session_idle_timeout_s=None, sessions=combine(100.0, linear(300.0), noise(2.0)))
     assert found[SESSIONS].status is Status.BROKEN
+
+
+def abandoned(t: FloatArray) -> FloatArray:
+    """6 sessions a minute never closed, reaped after 30 min idle: a rise to 180, then flat."""
+    return 8.0 + np.minimum(t, 1800.0) / 60.0 * 6.0
+
+
+def test_memory_that_follows_sessions_until_the_idle_timeout_reaps_them_is_not_a_leak(tmp_path: Path) -> None:
+    rss = combine(150 * 1e6, lambda t: abandoned(t) * 42_000, noise(0.2 * 1e6, 3))
+    found = verdict_of(tmp_path, sessions=abandoned, rss=rss)
+    assert found["memory"].status is Status.HELD, found["memory"].reason
+    assert "explained by sessions" in found["memory"].reason
+    assert found[SESSIONS].status is Status.HELD, found[SESSIONS].reason
+
+
+def test_a_run_shorter_than_the_idle_timeout_cannot_tell_session_growth_from_a_leak(tmp_path: Path) -> None:
+    rss = combine(150 * 1e6, lambda t: abandoned(t) * 42_000, noise(0.05 * 1e6, 3))
+    found = verdict_of(tmp_path, duration_s=600.0, sessions=abandoned, rss=rss)
+    assert found["memory"].status is Status.INCONCLUSIVE, found["memory"].reason
+    assert found[SESSIONS].status is Status.INCONCLUSIVE
+
+
+def test_memory_that_keeps_growing_after_the_sessions_level_off_is_still_a_leak(tmp_path: Path) -> None:
+    rss = combine(150 * 1e6, lambda t: abandoned(t) * 42_000, linear(20 * 1e6), noise(0.2 * 1e6, 3))
+    assert verdict_of(tmp_path, sessions=abandoned, rss=rss)["memory"].status is Status.BROKEN
