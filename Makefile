@@ -66,10 +66,16 @@ fmt: $(STAMP) ## apply ruff format and safe fixes
 mock: $(STAMP) ## serve the PyPI mock on 127.0.0.1:$(MOCK_PORT) (FAULTS='{"error_rate":0.1}' to start with faults)
 	$(BIN)/pypi-mock --host $(HOST) --port $(MOCK_PORT) $(if $(FAULTS),--faults '$(FAULTS)')
 
-serve: $(STAMP) ## the PyPI mock on :$(MOCK_PORT) and autodocs-mcp (HTTP) on 127.0.0.1:$(PORT) against it; Ctrl-C stops both
-	@$(BIN)/pypi-mock --host $(HOST) --port $(MOCK_PORT) $(if $(FAULTS),--faults '$(FAULTS)') & mock=$$!; \
-	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null' EXIT INT TERM; \
-	AUTODOCS_PYPI_URL=http://$(HOST):$(MOCK_PORT)/pypi AUTODOCS_CACHE_DIR=$(SERVE_CACHE) \
+serve: $(STAMP) ## the PyPI mock on :$(MOCK_PORT) and autodocs-mcp (HTTP) on $(HOST):$(PORT) against it, printing the MCP URL; Ctrl-C stops both
+	@url=$$(mktemp); $(BIN)/pypi-mock --host $(HOST) --port $(MOCK_PORT) $(if $(FAULTS),--faults '$(FAULTS)') >$$url & mock=$$!; \
+	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null; rm -f $$url' EXIT; trap 'exit 0' INT TERM; \
+	tries=0; until test -s $$url; do \
+	  kill -0 $$mock 2>/dev/null || { echo "make serve: the PyPI mock did not start (port $(MOCK_PORT) taken? MOCK_PORT=8082 make serve)" >&2; exit 1; }; \
+	  tries=$$((tries + 1)); test $$tries -le 300 || { echo "make serve: the PyPI mock printed no URL within 30 s" >&2; exit 1; }; \
+	  sleep 0.1; \
+	done; \
+	echo "PyPI mock (the server's upstream, not an MCP endpoint): $$(cat $$url)/pypi"; \
+	AUTODOCS_PYPI_URL=$$(cat $$url)/pypi AUTODOCS_CACHE_DIR=$(SERVE_CACHE) \
 	  $(BIN)/autodocs-mcp --transport http --host $(HOST) --port $(PORT)
 
 locust: $(STAMP) ## Locust web UI on 127.0.0.1:8089 against a fresh mock + server, until Ctrl-C (LOCUST_ARGS='--target-url URL')

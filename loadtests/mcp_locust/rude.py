@@ -86,14 +86,26 @@ ANSWERED_FIRST_ROW: Final = "rude: aborted call (answered first)"
 STORM_INITIALIZE_ROW: Final = "rude: storm initialize"
 
 
+_DESTS: Final[Mapping[str, str]] = {"--mcp-storm-every-s": "mcp_seconds_between_storms"}
+"""Dests that differ from the flag's: Locust's web UI labels an option by its dest, and ``mcp_storm_every_s`` read
+"Mcp Storm Every S"."""
+
+
 def _dest(flag: str) -> str:
-    return flag.removeprefix("--").replace("-", "_")
+    return _DESTS.get(flag) or flag.removeprefix("--").replace("-", "_")
 
 
 def add_rude_options(parser: LocustArgumentParser) -> None:
     for flag, default in RUDE_DEFAULTS.items():
         kind = int if flag == "--mcp-storm-size" else float
-        parser.add_argument(flag, type=kind, default=default, help=f"{_HELP[flag]} (default {default:g})")
+        parser.add_argument(
+            flag,
+            dest=_dest(flag),
+            metavar=flag.removeprefix("--").replace("-", "_").upper(),
+            type=kind,
+            default=default,
+            help=f"{_HELP[flag]} (default {default:g})",
+        )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,14 @@ import structlog
 
 from autodocs_mcp.client_logs import forward_to_client
 
-_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+}
+"""Every level ``config.LogLevel`` accepts (a test holds the two together)."""
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:

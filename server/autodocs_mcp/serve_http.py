@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import sys
 import time
 from types import FrameType
 from typing import Any
@@ -20,6 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from sse_starlette.sse import AppStatus
 
 from autodocs_mcp.app import ServerState, build_server, emergency_flush
+from autodocs_mcp.banner import banner, mcp_url
 from autodocs_mcp.config import Settings
 from autodocs_mcp.header_deadline import header_deadline_protocol
 from autodocs_mcp.http import build_http_app
@@ -43,6 +46,25 @@ class DrainingServer(uvicorn.Server):
     async def serve(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self._announce()
+
+    def _announce(self) -> None:
+        """Once listening (lifespan done, socket bound): the MCP URL with the bound port, and configs for it."""
+        settings = self._state.settings
+        port = int(self.servers[0].sockets[0].getsockname()[1]) if self.servers else settings.http_port
+        token_required = settings.http_token is not None
+        structlog.get_logger("autodocs_mcp").info(
+            "listening", mcp_url=mcp_url(settings.http_host, port), token_required=token_required
+        )
+        # The human banner only on a terminal (``make serve``): a log collector reading stderr gets JSON lines only,
+        # and the ``listening`` event above carries the URL for it.
+        if sys.stderr.isatty():
+            sys.stderr.write(banner(settings.http_host, port, token_required))
+            sys.stderr.flush()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._state.draining or self.should_exit:

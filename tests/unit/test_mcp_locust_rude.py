@@ -252,8 +252,10 @@ def constants() -> dict[str, Any]:
         "import json\n"
         "from locust.argument_parser import get_parser\n"
         "from mcp_locust.rude import RUDE_CLASSES, RUDE_DEFAULTS\n"
-        "parsed = get_parser().parse_args([])\n"
-        "values = {flag: getattr(parsed, flag[2:].replace('-', '_')) for flag in RUDE_DEFAULTS}\n"
+        "parser = get_parser()\n"
+        "parsed = parser.parse_args([])\n"
+        "dests = {flag: action.dest for action in parser._actions for flag in action.option_strings}\n"
+        "values = {flag: getattr(parsed, dests[flag]) for flag in RUDE_DEFAULTS}\n"
         "print(json.dumps({'classes': RUDE_CLASSES, 'defaults': RUDE_DEFAULTS, 'parsed': values}))\n"
     )
     out = subprocess.run(
