@@ -278,6 +278,25 @@ async def test_memory_stays_bounded_by_limit_however_many_requests_were_made() -
     assert grown < 16 * 1024, f"limiter state grew by {grown} bytes over 100,000 requests"
 
 
+async def test_a_limit_far_above_the_traffic_remembers_only_the_last_windows_requests() -> None:
+    # The soaks' creep: a lifted limit (1,000,000 a minute) and a request a second kept one float per request
+    # for as long as the limit allowed. Now a request is forgotten once its window has passed.
+    clock = FakeClock(start=1000.0, step=1.0, auto_advance=True)
+    limiter = RateLimiter(1_000_000, 60.0, clock)
+    for _ in range(1_000):
+        await limiter.acquire()
+    tracemalloc.start()
+    try:
+        baseline, _ = tracemalloc.get_traced_memory()
+        for _ in range(10_000):
+            await limiter.acquire()
+        grown = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert limiter.stats()["tracked"] <= 61
+    assert grown < 8 * 1024, f"limiter state grew by {grown} bytes over 10,000 requests a second apart"
+
+
 async def test_stats_report_counts_waiters_and_the_wait_a_new_caller_would_face() -> None:
     clock = FakeClock(start=1000.0)
     limiter = RateLimiter(2, 60.0, clock)
