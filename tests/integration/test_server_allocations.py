@@ -261,3 +261,18 @@ async def test_every_loopback_peer_is_served(peer: str) -> None:
         async with route_client(tracker, peer) as client:
             response = await client.get("/debug/allocations")
     assert response.status_code == 200
+
+
+def test_the_heap_count_after_a_collection_is_served_to_a_loopback_client_by_post_only(
+    traced_server: ManagedProcess,
+) -> None:
+    url = f"{traced_server.base_url}/debug/heap"
+    with httpx2.Client(trust_env=False, timeout=30) as http:
+        first, second = http.post(url).json(), http.post(url).json()
+        assert http.get(url).status_code == 405, "a collection is an action, not a read"
+        forwarded = http.post(url, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert first["allocated_blocks"] > 10_000 and first["collected"] >= 0
+    # collected just before each count, two counts in a row differ by what the requests themselves left, not by
+    # the thousands of blocks of garbage a plain /metrics reading may include
+    assert abs(second["allocated_blocks"] - first["allocated_blocks"]) < 2_000
+    assert forwarded.status_code == 403
