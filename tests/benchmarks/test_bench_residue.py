@@ -201,12 +201,21 @@ def heap_blocks(base_url: str) -> int:
     return blocks
 
 
-def run_pass(server: ManagedProcess, kind: Kind) -> int:
+def run_events(server: ManagedProcess, kind: Kind) -> None:
     for i in range(EVENTS):
         kind.event(server.base_url, i)
+
+
+def count_after(server: ManagedProcess, kind: Kind) -> int:
+    """The live blocks once what the pass leaves for later (reaping, the limiter's window) has been reclaimed."""
     if kind.settle is not None:
         kind.settle(server.base_url)
     return heap_blocks(server.base_url)
+
+
+def run_pass(server: ManagedProcess, kind: Kind) -> int:
+    run_events(server, kind)
+    return count_after(server, kind)
 
 
 @pytest.fixture
@@ -229,9 +238,11 @@ def test_bench_blocks_left_behind_per_thousand_events(
 ) -> None:
     before = run_pass(fresh_server, kind)  # the warm-up pass: caches, pools and interned names fill here
     first = run_pass(fresh_server, kind)
+    # Only the events are timed, so a failure while settling still leaves the benchmark a round to report.
     started = time.perf_counter()
-    second = benchmark.pedantic(run_pass, args=(fresh_server, kind), rounds=1, iterations=1)  # type: ignore[no-untyped-call]
+    benchmark.pedantic(run_events, args=(fresh_server, kind), rounds=1, iterations=1)  # type: ignore[no-untyped-call]
     elapsed = time.perf_counter() - started
+    second = count_after(fresh_server, kind)
     per_first = (first - before) * 1000 / EVENTS
     per_second = (second - first) * 1000 / EVENTS
     benchmark.extra_info.update(
@@ -245,4 +256,5 @@ def test_bench_blocks_left_behind_per_thousand_events(
             "bound_per_1000": RESIDUE_BOUND,
         }
     )
+    print(f"\n{kind.name}: {per_first:+.1f} then {per_second:+.1f} blocks per 1,000 events ({EVENTS:,} a pass)")
     assert per_second <= RESIDUE_BOUND, f"{kind.name}: {per_second:+.0f} blocks per 1,000 (first pass {per_first:+.0f})"
