@@ -22,7 +22,6 @@ from mcp_types import CallToolResult, SetLevelRequestParams, TextContent, ToolAn
 
 from autodocs_mcp.allocations import AllocationTracker
 from autodocs_mcp.arguments import ArgumentChecker
-from autodocs_mcp.cache import DocCache
 from autodocs_mcp.client_logs import ClientLogLevels
 from autodocs_mcp.config import Settings
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
@@ -30,6 +29,7 @@ from autodocs_mcp.lookups import unknown_name_errors
 from autodocs_mcp.metrics import RequestMetrics, python_heap
 from autodocs_mcp.resources import install_docs_resources
 from autodocs_mcp.service import DocsService
+from autodocs_mcp.store import ReleaseStore
 from autodocs_mcp.tool_schemas import SPECS_BY_NAME, ToolSpec
 from autodocs_mcp.upstream import UpstreamClient
 
@@ -43,7 +43,8 @@ class Resources:
     """Everything with a socket, a file or a task in it; closed in reverse order of creation."""
 
     upstream: UpstreamClient
-    cache: DocCache
+    store: ReleaseStore
+    """Everything the server remembers about releases, in memory and on disk."""
     service: DocsService
 
 
@@ -81,7 +82,7 @@ class ServerState:
         return {
             "requests": self.metrics.snapshot(),
             "upstream": resources.upstream.stats() if resources else {},
-            "cache": resources.cache.stats() if resources else {},
+            "cache": resources.store.stats() if resources else {},
             "sessions_open": self.sessions_open() if callable(self.sessions_open) else 0,
             **(self.session_stats() if callable(self.session_stats) else {}),
             "ready": self.ready,
@@ -103,15 +104,8 @@ class ServerState:
 
 def open_resources(settings: Settings) -> Resources:
     upstream = UpstreamClient.from_settings(settings)
-    cache = DocCache(
-        settings.cache_dir,
-        memory_entries=settings.memory_cache_entries,
-        memory_bytes=settings.memory_cache_mb * 1024 * 1024,
-        max_versions_per_package=settings.max_versions,
-        cleanup_days=settings.cleanup_days,
-        index_ttl_s=settings.index_ttl,
-    )
-    return Resources(upstream=upstream, cache=cache, service=DocsService(settings, upstream, cache))
+    store = ReleaseStore.from_settings(settings, upstream)
+    return Resources(upstream=upstream, store=store, service=DocsService(settings, store))
 
 
 CACHE_FLUSH_TIMEOUT_S = 10.0
@@ -122,9 +116,9 @@ async def close_resources(resources: Resources) -> None:
     """Reverse order of creation: durable cache first (bounded wait), then the upstream sockets."""
     try:
         async with asyncio.timeout(CACHE_FLUSH_TIMEOUT_S):
-            await resources.cache.close()
+            await resources.store.close()
     except TimeoutError:
-        log.error("cache_flush_timed_out", timeout_s=CACHE_FLUSH_TIMEOUT_S, pending=resources.cache.stats())
+        log.error("cache_flush_timed_out", timeout_s=CACHE_FLUSH_TIMEOUT_S, pending=resources.store.stats())
     await resources.upstream.aclose()
 
 
@@ -138,16 +132,16 @@ async def emergency_flush(state: ServerState) -> None:
         return
     try:
         async with asyncio.timeout(EMERGENCY_FLUSH_S):
-            await resources.cache.flush()
+            await resources.store.flush()
     except TimeoutError:
         log.error("emergency_flush_timed_out", timeout_s=EMERGENCY_FLUSH_S)
 
 
-async def prune_periodically(cache: DocCache, interval_s: float = PRUNE_INTERVAL_S) -> None:
+async def prune_periodically(store: ReleaseStore, interval_s: float = PRUNE_INTERVAL_S) -> None:
     """Keep the disk tier within AUTODOCS_MAX_VERSIONS and AUTODOCS_CLEANUP_DAYS for a server that runs for weeks."""
     while True:
         try:
-            removed = await cache.prune()
+            removed = await store.prune()
             log.info("cache_pruned", **removed)
         except Exception:
             log.exception("cache_prune_failed")
@@ -166,8 +160,11 @@ def _lifespan(state: ServerState) -> Any:
                 cache_dir=str(state.settings.cache_dir),
                 pool_max_connections=state.settings.pool_max_connections,
                 tracemalloc_frames=state.settings.tracemalloc_frames,
+                memory_budget_bytes=state.settings.memory_budget_bytes,
             )
-            maintenance = asyncio.create_task(prune_periodically(state.resources.cache), name="cache maintenance")
+            for line in state.settings.deprecations():
+                log.warning("setting_deprecated", detail=line)
+            maintenance = asyncio.create_task(prune_periodically(state.resources.store), name="cache maintenance")
             try:
                 yield state
             finally:
@@ -408,7 +405,7 @@ async def health_report(state: ServerState, resources: Resources) -> dict[str, A
     breaker: dict[str, Any] = upstream["breaker"]
     breaker_state = str(breaker["state"])
     headroom = int(pool["max_connections"]) - int(pool["open"]) + int(pool["idle"])
-    writable = await asyncio.to_thread(resources.cache.is_writable)
+    writable = await asyncio.to_thread(resources.store.is_writable)
     checks: dict[str, dict[str, Any]] = {
         "upstream_breaker": {"status": "ok" if breaker_state == "closed" else "degraded", "state": breaker_state},
         "cache": {"status": "ok" if writable else "degraded", "writable": writable},

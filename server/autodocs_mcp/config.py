@@ -14,6 +14,8 @@ from annotated_types import Ge, Gt, Le
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from autodocs_mcp.budget import DEFAULT_BUDGET_MB, DEFAULT_ENTRIES
+
 ENV_PREFIX = "AUTODOCS_"
 DEFAULT_PYPI_URL = "https://pypi.org/pypi"
 MIB = 1024 * 1024
@@ -84,8 +86,14 @@ class Settings(BaseSettings):
     # A wait for a free pool connection never outlasts the attempt (and so the call's deadline) either.
     pool_timeout: Annotated[float, Gt(0), Le(600)] = 30.0
     connect_timeout: Annotated[float, Gt(0), Le(600)] = 5.0
-    memory_cache_entries: Annotated[int, Ge(1), Le(10_000_000)] = 1024
-    memory_cache_mb: Annotated[int, Ge(1), Le(64 * 1024)] = 64
+    # One budget for every in-memory tier of the release store together (parsed releases, indexes, rendered docs,
+    # not-found names), by measured size; each tier gets a fixed share (``budget.TIER_SHARES``).
+    memory_budget_mb: Annotated[int, Ge(1), Le(64 * 1024)] = DEFAULT_BUDGET_MB
+    # Entries all in-memory tiers may hold together, shared out like the bytes: a second guard, for tiny entries.
+    memory_cache_entries: Annotated[int, Ge(1), Le(10_000_000)] = DEFAULT_ENTRIES
+    # Deprecated (it bounded the old dict tier alone): 0 = unset; otherwise it is the budget, when
+    # AUTODOCS_MEMORY_BUDGET_MB is not set. Setting both is an error, not a guess.
+    memory_cache_mb: Annotated[int, Ge(0), Le(64 * 1024)] = 0
     index_ttl: Annotated[float, Ge(0), Le(30 * 86400)] = 3600.0
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Ge(0), Le(65535)] = 8000
@@ -160,6 +168,11 @@ class Settings(BaseSettings):
                 f"AUTODOCS_MAX_RESPONSE_BYTES={self.max_response_bytes!r} must be 0 (derived) or at least "
                 f"AUTODOCS_MAX_DOC_SIZE={self.max_doc_size!r}"
             )
+        if self.memory_cache_mb and "memory_budget_mb" in self.model_fields_set:
+            problems.append(
+                f"AUTODOCS_MEMORY_CACHE_MB={self.memory_cache_mb!r} is deprecated and AUTODOCS_MEMORY_BUDGET_MB is "
+                "set too: set only AUTODOCS_MEMORY_BUDGET_MB"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -181,6 +194,26 @@ class Settings(BaseSettings):
     def upstream_rate_limit(self) -> int:
         """Requests a minute to the upstream: the operator's figure, else the conservative (stdio) default."""
         return self.rate_limit_rpm or RATE_LIMIT_RPM_STDIO
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """The release store's memory budget: AUTODOCS_MEMORY_BUDGET_MB, or the deprecated AUTODOCS_MEMORY_CACHE_MB
+        when only that one is set."""
+        chosen = self.memory_cache_mb if "memory_budget_mb" not in self.model_fields_set else 0
+        return (chosen or self.memory_budget_mb) * MIB
+
+    @property
+    def memory_entries_cap(self) -> int:
+        return self.memory_cache_entries
+
+    def deprecations(self) -> list[str]:
+        """One line per deprecated setting in use, for the startup log."""
+        if not self.memory_cache_mb:
+            return []
+        return [
+            f"AUTODOCS_MEMORY_CACHE_MB={self.memory_cache_mb} is deprecated: it now sets the memory budget of all "
+            "in-memory tiers; rename it AUTODOCS_MEMORY_BUDGET_MB"
+        ]
 
     @property
     def response_byte_cap(self) -> int:

@@ -263,6 +263,12 @@ def _upstream_families(out: _Writer, upstream: Mapping[str, Any]) -> None:
 
 
 def _cache_families(out: _Writer, cache: Mapping[str, Any]) -> None:
+    """The release store: lookups, the disk tier, every in-memory tier's entries, bytes and caps, and the budget.
+
+    ``autodocs_cache_entries``/``_size_bytes`` keep their two series: ``tier="memory"`` is the total of all
+    in-memory tiers (against the budget), ``tier="disk"`` the files. The per-tier figures are families of their own,
+    so summing one family over its labels never counts a byte twice.
+    """
     out.family(
         "autodocs_cache_hits_total",
         "counter",
@@ -272,7 +278,7 @@ def _cache_families(out: _Writer, cache: Mapping[str, Any]) -> None:
     out.counter("autodocs_cache_misses_total", "Cache misses.", cache.get("misses", 0))
     out.counter("autodocs_cache_writes_total", "Cache files written.", cache.get("writes", 0))
     out.counter("autodocs_cache_write_errors_total", "Cache writes that failed.", cache.get("write_errors", 0))
-    out.counter("autodocs_cache_evictions_total", "Memory-tier evictions.", cache.get("evictions", 0))
+    out.counter("autodocs_cache_evictions_total", "Memory-tier evictions, all tiers.", cache.get("evictions", 0))
     out.counter(
         "autodocs_cache_corrupt_removed_total",
         "Corrupt cache files found and removed.",
@@ -281,15 +287,36 @@ def _cache_families(out: _Writer, cache: Mapping[str, Any]) -> None:
     out.family(
         "autodocs_cache_entries",
         "gauge",
-        "Cache entries by tier.",
+        "Cache entries: all in-memory tiers together, and the disk.",
         [({"tier": "memory"}, cache.get("memory_entries", 0)), ({"tier": "disk"}, cache.get("disk_entries", 0))],
     )
     out.family(
         "autodocs_cache_size_bytes",
         "gauge",
-        "Cache size by tier.",
+        "Cache size: all in-memory tiers together (measured), and the disk.",
         [({"tier": "memory"}, cache.get("memory_bytes", 0)), ({"tier": "disk"}, cache.get("disk_bytes", 0))],
     )
+    out.gauge(
+        "autodocs_memory_budget_bytes",
+        "The memory budget all in-memory tiers share (AUTODOCS_MEMORY_BUDGET_MB).",
+        cache.get("memory_bytes_limit", 0),
+    )
+    out.gauge(
+        "autodocs_memory_budget_entries",
+        "Entries all in-memory tiers may hold together (AUTODOCS_MEMORY_CACHE_ENTRIES).",
+        cache.get("memory_entries_limit", 0),
+    )
+    tiers: Mapping[str, Mapping[str, Any]] = cache.get("tiers", {})
+    for key, kind, help_text in (
+        ("entries", "gauge", "Entries held, by in-memory tier."),
+        ("bytes", "gauge", "Measured bytes held, by in-memory tier."),
+        ("entries_limit", "gauge", "Entry cap, by in-memory tier (its share of the budget)."),
+        ("bytes_limit", "gauge", "Byte cap, by in-memory tier (its share of the budget)."),
+        ("evictions", "counter", "Entries evicted to make room, by in-memory tier."),
+        ("too_large", "counter", "Entries larger than their whole tier, not stored, by in-memory tier."),
+    ):
+        name = f"autodocs_memory_tier_{key}" + ("_total" if kind == "counter" else "")
+        out.family(name, kind, help_text, [({"tier": tier}, figures.get(key, 0)) for tier, figures in tiers.items()])
 
 
 def render_prometheus(snapshot: Mapping[str, Any]) -> str:

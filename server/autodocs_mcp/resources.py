@@ -1,6 +1,6 @@
 """Each cached release's documentation as an MCP resource, ``autodocs://{package}/{version}``.
 
-- ``resources/list``: the releases the cache holds (memory or disk), ``RESOURCE_PAGE_SIZE`` a page, in release
+- ``resources/list``: the releases the store holds (memory or disk), ``RESOURCE_PAGE_SIZE`` a page, in release
   order (package name, then PEP 440 version). The cursor names the page's last release, so a page boundary stays
   put while the cache fills or prunes: no release that stays in the cache is listed twice or skipped.
 - ``resources/templates/list``: the one template, registered with the SDK as a template resource.
@@ -37,7 +37,7 @@ from mcp_types import (
     Resource,
 )
 
-from autodocs_mcp.cache import CacheKey, version_key
+from autodocs_mcp.disk import CacheKey, release_key
 from autodocs_mcp.errors import AutoDocsError, ErrorCode, quote_value
 from autodocs_mcp.names import (
     MAX_NAME_CHARS,
@@ -106,7 +106,7 @@ def decode_cursor(cursor: str | None) -> CacheKey | None:
         if len(cursor) > MAX_CURSOR_CHARS:
             raise ValueError("too long")
         package, version = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii").split("/")
-        return version_key(package, version)
+        return release_key(package, version)
     except (ValueError, binascii.Error):
         raise PlainResourceError(
             INVALID_PARAMS, "invalid cursor: pass a nextCursor from resources/list, or none for the first page"
@@ -169,7 +169,7 @@ def install_docs_resources(server: MCPServer[Any], state: ServerState) -> None:
         _ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams
     ) -> ListResourcesResult:
         after = decode_cursor(params.cursor)
-        found = await _require(state).cache.releases(RESOURCE_PAGE_SIZE + 1, after=after)
+        found = await _require(state).store.releases(RESOURCE_PAGE_SIZE + 1, after=after)
         page = found[:RESOURCE_PAGE_SIZE]
         return ListResourcesResult(
             resources=[
@@ -216,7 +216,7 @@ async def _completions(state: ServerState, params: CompleteRequestParams) -> tup
         partial = normalize_name(argument.value.strip())
         if len(partial) > MAX_NAME_CHARS or _PARTIAL_NAME.fullmatch(partial) is None:
             return [], False
-        found = await _require(state).cache.releases(COMPLETION_VALUES + 1, prefix=partial, per_package=1)
+        found = await _require(state).store.releases(COMPLETION_VALUES + 1, prefix=partial, per_package=1)
         names = [key.package for key in found]
         return names[:COMPLETION_VALUES], len(names) > COMPLETION_VALUES
     if argument.name == "version":
@@ -228,7 +228,7 @@ async def _completions(state: ServerState, params: CompleteRequestParams) -> tup
             return [], False  # no package chosen yet (or not a name): nothing to offer
         if len(partial) > MAX_VERSION_CHARS or "/" in partial:
             return [], False
-        found = await _require(state).cache.releases(COMPLETION_VALUES + 1, prefix=f"{package}/{partial}")
+        found = await _require(state).store.releases(COMPLETION_VALUES + 1, prefix=f"{package}/{partial}")
         versions = [str(key.version) for key in found]
         return versions[:COMPLETION_VALUES], len(versions) > COMPLETION_VALUES
     raise PlainResourceError(

@@ -1,22 +1,18 @@
-"""What the tools do, independent of MCP: resolve, fetch through the cache, render, walk dependencies.
+"""What the tools do, independent of MCP: validate → resolve → fetch → render, asking the ``ReleaseStore``.
 
-Upstream economy is the point of this module: a warm call makes no upstream request, and a cold call makes exactly
-one per distinct package when the resolved version is the project's latest (its metadata rides along in the
-project listing), because under load every upstream request is a rate-limit slot and a pool connection.
+Everything remembered about releases (parsed metadata, indexes, not-found names, rendered documents, the disk) is
+the store's; this module holds no memory of its own, so one budget and one ``stats()`` cover it all. What stays
+here is the tools' logic: argument checks, version resolution, the dependency walk and the shape of the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-import structlog
 from packaging.specifiers import SpecifierSet
 
-from autodocs_mcp.cache import DocCache
 from autodocs_mcp.config import Settings
 from autodocs_mcp.dependencies import (
     Dependency,
@@ -28,56 +24,15 @@ from autodocs_mcp.dependencies import (
 )
 from autodocs_mcp.docs import RenderedDocs, estimate_tokens, render_docs
 from autodocs_mcp.errors import AutoDocsError, ErrorCode
-from autodocs_mcp.lru import BoundedLRU
-from autodocs_mcp.metadata import CacheFormatError, PackageMetadata, ProjectIndex, parse_project_index, parse_release
+from autodocs_mcp.metadata import PackageMetadata
 from autodocs_mcp.names import validate_package_name, validate_version_constraint
 from autodocs_mcp.scanner import scan_project
-from autodocs_mcp.upstream import UpstreamClient
+from autodocs_mcp.store import Release, ReleaseStore
 from autodocs_mcp.versions import resolve_version
 
-log = structlog.get_logger("autodocs_mcp.service")
-
-PARSED_MEMO_ENTRIES = 512
-PARSED_MEMO_BYTES = 32 * 1024 * 1024
-INDEX_MEMO_ENTRIES = 4096
-INDEX_MEMO_BYTES = 16 * 1024 * 1024
-INDEX_BYTES_PER_VERSION = 256
-"""A remembered index holds each version string and, once resolved against, its parsed ``Version``: ~240 bytes
-per release measured, so a 10,000-release project costs ~2.4 MB; a count bound alone would allow gigabytes."""
-RENDER_MEMO_ENTRIES = 128
-RENDER_MEMO_BYTES = 16 * 1024 * 1024
-NOT_FOUND_ENTRIES = 4096
-NOT_FOUND_TTL_S = 300.0
-STALE_IF_ERROR = frozenset(
-    {
-        ErrorCode.UPSTREAM_UNAVAILABLE,
-        ErrorCode.UPSTREAM_TIMEOUT,
-        ErrorCode.UPSTREAM_INVALID_RESPONSE,
-        ErrorCode.UPSTREAM_SATURATED,
-    }
-)
-"""Upstream failures for which an expired project index is served rather than the error (RFC 5861's
-stale-if-error): on a bad day a listing an hour old is a better answer than none, and the answer says it is stale."""
 MAX_DEPENDENCIES = 50
 MIN_TOKENS = 100
 MAX_TOKENS = 1_000_000
-
-
-@dataclass(frozen=True)
-class Fetched:
-    meta: PackageMetadata
-    from_cache: bool
-    upstream_requests: int
-    stale: bool = False
-    """The version was resolved against an expired project index because the upstream was failing."""
-
-
-@dataclass(frozen=True)
-class Project:
-    index: ProjectIndex
-    payload: dict[str, Any] | None = None
-    """The raw listing when it was just fetched (it carries the latest release's metadata)."""
-    stale: bool = False
 
 
 def _exact_pin(spec: SpecifierSet | None) -> str | None:
@@ -91,147 +46,30 @@ def _exact_pin(spec: SpecifierSet | None) -> str | None:
 
 
 class DocsService:
-    def __init__(self, settings: Settings, upstream: UpstreamClient, cache: DocCache) -> None:
+    """The tools' logic over one ``ReleaseStore``; stateless apart from the bound on concurrent dependency fetches,
+    so nothing here can grow with the traffic."""
+
+    def __init__(self, settings: Settings, store: ReleaseStore) -> None:
         self._settings = settings
-        self._upstream = upstream
-        self._cache = cache
+        self._store = store
         self._dependency_slots = asyncio.Semaphore(settings.max_concurrent)
-        # Re-validating a cached dict into a PackageMetadata / ProjectIndex costs more than the rest of a warm call,
-        # so the parsed objects of hot packages are kept too (bounded; the index only for AUTODOCS_INDEX_TTL).
-        self._parsed: BoundedLRU[tuple[str, str], PackageMetadata] = BoundedLRU(PARSED_MEMO_ENTRIES, PARSED_MEMO_BYTES)
-        self._indexes: BoundedLRU[str, tuple[ProjectIndex, float]] = BoundedLRU(INDEX_MEMO_ENTRIES, INDEX_MEMO_BYTES)
-        # Rendering a large description costs more than the rest of a warm call; the same hot packages are asked
-        # for again and again, so the last renders are kept (bounded by count and bytes).
-        self._rendered: BoundedLRU[tuple[str, str, str | None], RenderedDocs] = BoundedLRU(
-            RENDER_MEMO_ENTRIES, RENDER_MEMO_BYTES
-        )
-        # A name PyPI does not have is asked for again by retrying clients; answering from memory for a while
-        # spares the upstream (and its rate-limit slots). Bounded by count and by age.
-        self._not_found: BoundedLRU[str, float] = BoundedLRU(NOT_FOUND_ENTRIES, NOT_FOUND_ENTRIES)
-        self._not_found_hits = 0
-        self._stale_served = 0
 
-    def _render(self, meta: PackageMetadata, query: str | None) -> RenderedDocs:
-        key = (meta.name, meta.version, query)
-        rendered = self._rendered.get(key)
-        if rendered is None:
-            rendered = render_docs(meta, query=query, max_chars=self._settings.max_doc_size)
-            self._rendered.put(key, rendered, len(rendered.markdown))
-        return rendered
+    def _render(self, release: Release, query: str | None) -> RenderedDocs:
+        return self._store.rendered(release, query, self._render_fresh)
 
-    def _known_missing(self, name: str) -> bool:
-        seen_at = self._not_found.get(name)
-        if seen_at is None:
-            return False
-        if time.monotonic() - seen_at > NOT_FOUND_TTL_S:
-            self._not_found.pop(name)
-            return False
-        self._not_found_hits += 1
-        return True
+    def _render_fresh(self, meta: PackageMetadata, query: str | None) -> RenderedDocs:
+        return render_docs(meta, query=query, max_chars=self._settings.max_doc_size)
 
-    def _remember_index(self, name: str, index: ProjectIndex) -> ProjectIndex:
-        size = INDEX_BYTES_PER_VERSION * (len(index.versions) + len(index.yanked)) + 1024
-        self._indexes.put(name, (index, time.monotonic()), size)
-        return index
-
-    def _remember_release(self, name: str, version: str, meta: PackageMetadata) -> PackageMetadata:
-        self._parsed.put((name, version), meta, len(meta.description) + 1024)
-        return meta
-
-    async def _project(self, name: str) -> Project:
-        """The project index, from memory, cache or upstream; an expired one while the upstream is failing."""
-        expired: ProjectIndex | None = None
-        remembered = self._indexes.get(name)
-        if remembered is not None:
-            index, at = remembered
-            if time.monotonic() - at < self._settings.index_ttl:
-                return Project(index)
-            expired = index  # kept until a fresh one replaces it, for stale-if-error
-        cached = await self._cache.get_index(name)
-        if cached is not None:
-            try:
-                return Project(self._remember_index(name, ProjectIndex.from_cache_dict(cached)))
-            except CacheFormatError:
-                log.warning("cache_index_unusable", package=name)
-        try:
-            payload = await self._fetch(f"{quote(name)}/json", name)
-        except AutoDocsError as error:
-            stale = await self._stale_index(name, expired) if error.code in STALE_IF_ERROR else None
-            if stale is None:
-                raise
-            self._stale_served += 1
-            log.warning("serving_stale_index", package=name, reason=error.code.value)
-            return Project(stale, stale=True)
-        index = parse_project_index(payload, name)
-        await self._cache.put_index(name, index.to_cache_dict())
-        return Project(self._remember_index(name, index), payload)
-
-    async def _stale_index(self, name: str, expired: ProjectIndex | None) -> ProjectIndex | None:
-        if expired is not None:
-            return expired
-        cached = await self._cache.get_index_any_age(name)
-        if cached is None:
-            return None
-        try:
-            return ProjectIndex.from_cache_dict(cached)
-        except CacheFormatError:
-            return None
-
-    async def _fetch(self, path: str, name: str, version: str | None = None) -> dict[str, Any]:
-        if version is None and self._known_missing(name):
-            raise _package_not_found(name)
-        try:
-            return await self._upstream.get_json(path)
-        except AutoDocsError as error:
-            if error.code is ErrorCode.PACKAGE_NOT_FOUND:
-                if version is None:
-                    self._not_found.put(name, time.monotonic(), 1)
-                    raise _package_not_found(name) from None
-                raise AutoDocsError(
-                    ErrorCode.VERSION_NOT_FOUND,
-                    f"version {version!r} of {name!r} was not found on PyPI",
-                    suggestion="Omit version_constraint to get the latest release.",
-                ) from None
-            raise
-
-    async def _cached_release(self, name: str, version: str) -> PackageMetadata | None:
-        remembered = self._parsed.get((name, version))
-        if remembered is not None:
-            return remembered
-        try:
-            cached = await self._cache.get_version(name, version)
-        except ValueError:  # a version the cache cannot key (e.g. a legacy spelling) is simply not cached
-            return None
-        if cached is None:
-            return None
-        try:
-            return self._remember_release(name, version, PackageMetadata.from_cache_dict(cached))
-        except CacheFormatError:
-            log.warning("cache_entry_unusable", package=name, version=version)
-            return None
-
-    async def fetch_metadata(self, name: str, spec: SpecifierSet | None) -> Fetched:
-        """Resolve ``spec`` for ``name`` and return that release's metadata, cache first."""
+    async def fetch_metadata(self, name: str, spec: SpecifierSet | None) -> Release:
+        """Resolve ``spec`` for ``name`` and return that release, cache first."""
         pinned = _exact_pin(spec)
         if pinned is not None:
-            hit = await self._cached_release(name, pinned)
+            hit = await self._store.cached_release(name, pinned)
             if hit is not None:
-                return Fetched(hit, True, 0)
-        project = await self._project(name)
-        index, payload = project.index, project.payload
-        version = resolve_version(index, spec)
-        requests = 0 if payload is None else 1
-        hit = await self._cached_release(name, version)
-        if hit is not None:
-            return Fetched(hit, payload is None, requests, project.stale)
-        if payload is not None and version == index.latest:
-            meta = parse_release(payload, max_description_chars=self._settings.max_doc_size)
-        else:
-            release = await self._fetch(f"{quote(name)}/{quote(version)}/json", name, version)
-            requests += 1
-            meta = parse_release(release, max_description_chars=self._settings.max_doc_size)
-        await self._cache.put_version(name, meta.version, meta.to_cache_dict())
-        return Fetched(self._remember_release(name, version, meta), False, requests)
+                return hit
+        project = await self._store.project(name)
+        version = resolve_version(project.index, spec)
+        return await self._store.release(name, version, project)
 
     async def package_docs(self, package_name: object, version_constraint: object, query: object) -> dict[str, Any]:
         started = time.perf_counter()
@@ -239,7 +77,7 @@ class DocsService:
         spec = validate_version_constraint(version_constraint)
         query_text = _optional_text(query, "query", 500)
         fetched = await self.fetch_metadata(name, spec)
-        rendered = self._render(fetched.meta, query_text)
+        rendered = self._render(fetched, query_text)
         return {
             "success": True,
             "package_name": fetched.meta.name,
@@ -277,7 +115,7 @@ class DocsService:
         budget = validate_count(budget, name="max_tokens", minimum=MIN_TOKENS, maximum=MAX_TOKENS)
 
         primary = await self.fetch_metadata(name, spec)
-        primary_doc = self._render(primary.meta, None)
+        primary_doc = self._render(primary, None)
         chosen: list[Dependency] = []
         invalid: list[str] = []
         if include and scope != "primary_only" and dep_limit > 0:
@@ -285,13 +123,13 @@ class DocsService:
             chosen = rank_dependencies(list(selection.dependencies), scope=scope, max_dependencies=dep_limit)
             invalid = [str(raw)[:200] for raw in selection.invalid]
         results = await asyncio.gather(*(self._dependency(dep.name, dep.specifier) for dep in chosen))
-        fetched_deps: list[tuple[str, Fetched, str]] = []
+        fetched_deps: list[tuple[str, Release, str]] = []
         errors: list[dict[str, Any]] = []
         for dep, outcome in zip(chosen, results, strict=True):
             if isinstance(outcome, AutoDocsError):
                 errors.append({"package": dep.name, **outcome.to_dict()})
             else:
-                rendered = self._render(outcome.meta, None)
+                rendered = self._render(outcome, None)
                 fetched_deps.append((dep.name, outcome, rendered.markdown))
         items = [(primary.meta.name, primary_doc.markdown), *((n, doc) for n, _f, doc in fetched_deps)]
         kept, dropped = fit_to_budget(items, budget)
@@ -337,7 +175,7 @@ class DocsService:
             },
         }
 
-    async def _dependency(self, name: str, specifier: str) -> Fetched | AutoDocsError:
+    async def _dependency(self, name: str, specifier: str) -> Release | AutoDocsError:
         """One dependency's metadata, or its error: a failing dependency must not fail the whole context call."""
         spec = SpecifierSet(specifier) if specifier else None  # already parsed once by packaging: valid
         async with self._dependency_slots:
@@ -356,27 +194,23 @@ class DocsService:
         return {"success": True, **result.to_dict()}
 
     async def refresh_cache(self) -> dict[str, Any]:
-        for memo in (self._parsed, self._indexes, self._rendered, self._not_found):
-            memo.clear()
-        removed = await self._cache.clear()
-        return {"success": True, "cleared_entries": removed}
+        return {"success": True, "cleared_entries": await self._store.clear()}
 
     def cache_stats(self) -> dict[str, Any]:
+        stats = self._store.stats()
+        rendered = stats["tiers"]["rendered"]
+        not_found = stats["tiers"]["not_found"]
         return {
             "success": True,
-            "cache": self._cache.stats(),
-            "rendered_memo": {"entries": len(self._rendered), "bytes": self._rendered.total_size},
-            "not_found_memo": {"entries": len(self._not_found), "hits": self._not_found_hits, "ttl_s": NOT_FOUND_TTL_S},
-            "stale_served": self._stale_served,
+            "cache": stats,
+            "rendered_memo": {"entries": rendered["entries"], "bytes": rendered["bytes"]},
+            "not_found_memo": {
+                "entries": not_found["entries"],
+                "hits": stats["not_found_hits"],
+                "ttl_s": stats["not_found_ttl_s"],
+            },
+            "stale_served": stats["stale_served"],
         }
-
-
-def _package_not_found(name: str) -> AutoDocsError:
-    return AutoDocsError(
-        ErrorCode.PACKAGE_NOT_FOUND,
-        f"package {name!r} was not found on PyPI",
-        suggestion="Check the spelling; PyPI names are case-insensitive and treat -, _ and . alike.",
-    )
 
 
 def _optional_text(value: object, field: str, limit: int) -> str | None:

@@ -375,16 +375,17 @@ def cache_flood(
     prune: bool = False,
     part: str = "fast",
 ) -> None:
-    """``names`` distinct cold packages through a small memory tier; with ``prune``, a restart then prunes the disk.
+    """``names`` distinct cold packages through a small memory budget; with ``prune``, a restart then prunes the
+    disk.
 
-    Besides the memory tier (the bound under test) the service keeps bounded memos of hot packages (parsed
-    releases, indexes, renders), which fill over the first few thousand names; from ``plateau_from`` (a fraction
-    of the run) on, RSS may grow only by ``PLATEAU_GROWTH_MB`` plus ``CREEP_MB_PER_NAME`` per new package.
+    The budget (``memory_mb``, ``memory_entries``) bounds every in-memory tier of the release store together
+    (parsed releases, indexes, renders, not-found names), which fill over the first names; from ``plateau_from`` (a
+    fraction of the run) on, RSS may grow only by ``PLATEAU_GROWTH_MB`` plus ``CREEP_MB_PER_NAME`` per new package.
     """
     cache_dir = tmp / "cache"
     env = {
         "AUTODOCS_MEMORY_CACHE_ENTRIES": str(memory_entries),
-        "AUTODOCS_MEMORY_CACHE_MB": str(memory_mb),
+        "AUTODOCS_MEMORY_BUDGET_MB": str(memory_mb),
         "cache_dir": str(cache_dir),
     }
     prefix = unique("flood")

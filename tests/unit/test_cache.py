@@ -1,4 +1,5 @@
-"""DocCache against real temporary folders: tiers, crash safety, hostile names, bounds and best-effort writes."""
+"""DocCache (the disk tier) against real temporary folders: crash safety, hostile names, bounds, best-effort writes
+and its optional memory tier."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from typing import Any
 import pytest
 import structlog
 
-from autodocs_mcp.cache import PROCESS_STARTED, DocCache, _DiskStore, is_stale_temp
+from autodocs_mcp.cache import DocCache
+from autodocs_mcp.disk import PROCESS_STARTED, DiskStore, index_key, is_stale_temp
 
 DAY = 86_400.0
 
@@ -63,13 +65,13 @@ def dead_pid() -> int:
 def gated_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """Holds every disk write until the event is set, to observe the cache while writes are in flight."""
     gate = threading.Event()
-    real_write = _DiskStore.write
+    real_write = DiskStore.write
 
-    def write(self: _DiskStore, *args: Any) -> None:
+    def write(self: DiskStore, *args: Any) -> None:
         gate.wait(timeout=10)
         real_write(self, *args)
 
-    monkeypatch.setattr(_DiskStore, "write", write)
+    monkeypatch.setattr(DiskStore, "write", write)
     yield gate
     gate.set()
 
@@ -314,35 +316,16 @@ async def test_a_symlinked_cache_file_is_never_followed(tmp_path: Path) -> None:
     assert DocCache(cache_dir).scan_invalid() == []
 
 
-async def test_the_index_expires_after_its_ttl_in_memory_and_on_disk(cache_dir: Path) -> None:
+async def test_an_index_is_read_back_however_old_with_the_stamp_of_the_owners_clock(cache_dir: Path) -> None:
     clock = FakeClock()
-    cache = DocCache(cache_dir, index_ttl_s=60.0, clock=clock)
+    cache = DocCache(cache_dir, wall_clock=clock)
     await cache.put_index("pkg", {"releases": ["1.0"]})
-    clock.now += 60.0
-    assert await cache.get_index("pkg") == {"releases": ["1.0"]}
     await cache.close()
-
-    reopened = DocCache(cache_dir, index_ttl_s=60.0, clock=clock)
-    assert await reopened.get_index("pkg") == {"releases": ["1.0"]}
-    clock.now += 0.5
-    assert await reopened.get_index("pkg") is None
-    assert reopened.stats()["expired"] == 1
-    await reopened.put_index("pkg", {"releases": ["1.0", "1.1"]})
-    assert await reopened.get_index("pkg") == {"releases": ["1.0", "1.1"]}
+    clock.now += 365 * DAY
+    reopened = DocCache(cache_dir, wall_clock=clock)
+    assert await reopened.read(index_key("pkg")) == (1_700_000_000.0, {"releases": ["1.0"]})
+    assert os.stat(cache_dir / "pkg" / "_index.json").st_mtime == 1_700_000_000.0
     await reopened.close()
-
-
-async def test_an_expired_index_in_a_memory_only_cache_is_counted_as_expired(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    clock = FakeClock()
-    cache = DocCache(blocker / "cache", index_ttl_s=60.0, clock=clock)
-    await cache.put_index("pkg", {"releases": []})
-    clock.now += 61.0
-    assert await cache.get_index("pkg") is None
-    stats = cache.stats()
-    assert (stats["expired"], stats["misses"], stats["memory_entries"]) == (1, 1, 0)
-    await cache.close()
 
 
 async def test_a_get_racing_a_put_returns_the_newer_value_not_the_older_file(cache_dir: Path) -> None:
@@ -359,24 +342,16 @@ async def test_a_get_racing_a_put_returns_the_newer_value_not_the_older_file(cac
     await cache.close()
 
 
-async def test_versioned_entries_do_not_expire_by_time(cache_dir: Path) -> None:
-    clock = FakeClock()
-    cache = DocCache(cache_dir, index_ttl_s=60.0, clock=clock)
-    await cache.put_version("pkg", "1.0", doc())
-    clock.now += 365 * DAY
-    assert await cache.get_version("pkg", "1.0") == doc()
-    await cache.close()
-
-
 async def test_prune_keeps_the_most_recently_written_versions_per_package(cache_dir: Path) -> None:
     clock = FakeClock()
-    cache = DocCache(cache_dir, max_versions_per_package=3, clock=clock)
+    cache = DocCache(cache_dir, max_versions_per_package=3, wall_clock=clock)
     for version in ["5.0", "1.0", "4.0", "2.0", "3.0"]:
         await cache.put_version("pkg", version, doc())
         clock.now += 1.0
     await cache.put_version("other", "1.0", doc())
     await cache.put_index("pkg", {"releases": []})
-    assert await cache.prune() == {"excess_versions": 2, "expired": 0, "removed": 2}
+    excess, expired = await cache.prune()
+    assert (sorted(key.label for key in excess), expired) == (["pkg==1.0", "pkg==5.0"], [])
     assert listing(cache_dir / "pkg") == ["2.0.json", "3.0.json", "4.0.json", "_index.json"]
     assert await cache.get_version("pkg", "5.0") is None
     assert await cache.get_version("other", "1.0") == doc()
@@ -386,13 +361,14 @@ async def test_prune_keeps_the_most_recently_written_versions_per_package(cache_
 
 async def test_prune_removes_files_older_than_cleanup_days(cache_dir: Path) -> None:
     clock = FakeClock()
-    cache = DocCache(cache_dir, cleanup_days=1, clock=clock)
+    cache = DocCache(cache_dir, cleanup_days=1, wall_clock=clock)
     await cache.put_version("old", "1.0", doc())
     await cache.put_index("old", {"releases": []})
     clock.now += 0.75 * DAY
     await cache.put_version("new", "1.0", doc())
     clock.now += 0.5 * DAY
-    assert await cache.prune() == {"excess_versions": 0, "expired": 2, "removed": 2}
+    excess, expired = await cache.prune()
+    assert (excess, sorted(key.label for key in expired)) == ([], ["old:index", "old==1.0"])
     assert not (cache_dir / "old").exists()
     assert await cache.get_version("old", "1.0") is None
     assert await cache.get_version("new", "1.0") == doc()
@@ -406,7 +382,7 @@ async def test_clear_removes_memory_and_disk_and_counts_distinct_entries(cache_d
     await cache.put_index("other", {"releases": []})
     unrelated = cache_dir / "notes.txt"
     unrelated.write_text("not ours")
-    assert await cache.clear() == 4
+    assert len(await cache.clear()) == 4
     assert await cache.get_version("pkg", "1.2") is None
     assert listing(cache_dir) == ["notes.txt"]
     stats = cache.stats()
@@ -481,12 +457,12 @@ async def test_an_unwritable_folder_means_memory_only_without_errors(tmp_path: P
     await cache.put_index("pkg", {"releases": ["1.0"]})
     assert await cache.get_version("pkg", "1.0") == doc()
     assert await cache.get_version("pkg", "2.0") is None
-    assert await cache.prune() == {"excess_versions": 0, "expired": 0, "removed": 0}
+    assert await cache.prune() == ([], [])
     stats = cache.stats()
     assert (stats["writable"], stats["write_errors"], stats["disk_entries"]) == (False, 0, 0)
     assert cache.is_writable() is False
     assert cache.scan_invalid() == []
-    assert await cache.clear() == 2
+    assert len(await cache.clear()) == 2
     await cache.close()
 
 
@@ -737,7 +713,7 @@ def _prune_peak_bytes(root: Path, packages: int) -> int:
         folder.mkdir(parents=True)
         for version in ("1.0", "2.0"):
             (folder / f"{version}.json").write_bytes(b"{}")
-    store = _DiskStore(root, 1024)
+    store = DiskStore(root, 1024)
     tracemalloc.start()
     try:
         assert store.prune(time.time(), max_versions=3, max_age_s=DAY) == ([], [])

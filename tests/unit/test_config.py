@@ -42,6 +42,9 @@ HARDENING_DEFAULTS = {
     "AUTODOCS_MAX_REQUEST_BYTES": ("max_request_bytes", MIB),
     "AUTODOCS_TRACEMALLOC_FRAMES": ("tracemalloc_frames", 0),
     "AUTODOCS_CONFORMANCE_FIXTURES": ("conformance_fixtures", False),
+    "AUTODOCS_MEMORY_BUDGET_MB": ("memory_budget_mb", 64),
+    "AUTODOCS_MEMORY_CACHE_ENTRIES": ("memory_cache_entries", 100_000),
+    "AUTODOCS_MEMORY_CACHE_MB": ("memory_cache_mb", 0),
 }
 
 # A value for every variable that differs from its default, with the typed value it must become.
@@ -122,6 +125,7 @@ def test_every_field_is_reachable_through_an_environment_variable() -> None:
         "max_retry_after",
         "max_response_bytes",
         "connect_timeout",
+        "memory_budget_mb",
         "memory_cache_entries",
         "memory_cache_mb",
         "index_ttl",
@@ -244,3 +248,33 @@ def test_the_conformance_fixture_switch_takes_only_a_boolean(monkeypatch: pytest
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert caught.value.problems[0].startswith(f"AUTODOCS_CONFORMANCE_FIXTURES={value!r}: ")
+
+
+def test_the_memory_budget_is_64_mib_for_all_tiers_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(None).memory_budget_bytes == 64 * MIB
+    monkeypatch.setenv("AUTODOCS_MEMORY_BUDGET_MB", "200")
+    settings = load_settings(None)
+    assert settings.memory_budget_bytes == 200 * MIB and settings.deprecations() == []
+
+
+def test_the_deprecated_memory_cache_mb_alone_is_read_as_the_budget_and_named_at_startup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTODOCS_MEMORY_CACHE_MB", "12")
+    settings = load_settings(None)
+    assert settings.memory_budget_bytes == 12 * MIB
+    assert settings.for_transport("http").memory_budget_bytes == 12 * MIB
+    assert [
+        "AUTODOCS_MEMORY_CACHE_MB" in line and "AUTODOCS_MEMORY_BUDGET_MB" in line for line in settings.deprecations()
+    ] == [True]
+
+
+def test_the_deprecated_memory_cache_mb_beside_the_budget_is_an_error_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTODOCS_MEMORY_CACHE_MB", "12")
+    monkeypatch.setenv("AUTODOCS_MEMORY_BUDGET_MB", "64")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None)
+    assert "AUTODOCS_MEMORY_CACHE_MB=12 is deprecated" in str(caught.value)
+    assert "set only AUTODOCS_MEMORY_BUDGET_MB" in str(caught.value)
