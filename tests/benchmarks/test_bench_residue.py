@@ -88,11 +88,15 @@ def failed_call(base_url: str, i: int) -> None:
     assert reply.code not in ("ok", None), reply
 
 
+_abort_ids = itertools.count(10_000_000)
+
+
 def aborted_call(base_url: str, i: int) -> None:
     """A tools/call sent on a connection of its own, which the client closes before the answer comes."""
     session = shared_session(base_url)
     host, port = base_url.removeprefix("http://").split(":")
-    body = json.dumps(call_body(10_000_000 + i, "get_package_docs", {"package_name": WARM_NAME})).encode()
+    # a fresh id every time, as a real client's are: state kept per request id must show on every pass
+    body = json.dumps(call_body(next(_abort_ids), "get_package_docs", {"package_name": WARM_NAME})).encode()
     head = (
         f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: {MCP_HEADERS['accept']}\r\nmcp-session-id: {session.session_id}\r\n"
@@ -232,6 +236,7 @@ def fresh_server(tmp_path: Path, mock_url: str, kind: Kind) -> Iterator[ManagedP
         server.stop()
 
 
+@pytest.mark.timeout(1200)  # three passes of 10,000 events, and a minute's wait per pass for some kinds
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
 def test_bench_blocks_left_behind_per_thousand_events(
     benchmark: BenchmarkFixture, fresh_server: ManagedProcess, kind: Kind
