@@ -42,6 +42,7 @@ from mcp_locust.user import (
     McpUser,
     _failure_of,
     _outcome_of,
+    exit_on_bad_options,
     listen,
     option,
 )
@@ -162,12 +163,7 @@ def rude_settings(environment: Environment) -> RudeSettings:
 
 
 def validate_rude_options(environment: Environment, **_kwargs: object) -> None:
-    """Fail at start with the bad option named, as the scenario options do."""
-    try:
-        rude_settings(environment)
-    except ValueError as exc:
-        logger.error("bad --mcp-* option: %s", exc)
-        raise SystemExit(2) from None
+    exit_on_bad_options(lambda: rude_settings(environment))
 
 
 listen(events.init_command_line_parser, add_rude_options)

@@ -16,7 +16,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from mcp_locust.thresholds import Thresholds, Totals, broken
-from mcp_locust.user import McpUser, listen, option
+from mcp_locust.user import McpUser, exit_on_bad_options, listen, option
 from mcp_locust.workload import DEFAULT_MIX, Workload, build_workload
 
 logger = logging.getLogger(__name__)
@@ -102,13 +102,7 @@ def thresholds_for(environment: Environment) -> Thresholds:
 
 
 def validate_options(environment: Environment, **_kwargs: object) -> None:
-    """Fail at start with the bad option named, not later in every spawned user."""
-    try:
-        workload_for(environment)
-        pace_for(environment)
-    except (ValueError, OSError) as exc:
-        logger.error("bad --mcp-* option: %s", exc)
-        raise SystemExit(2) from None
+    exit_on_bad_options(lambda: (workload_for(environment), pace_for(environment)), (ValueError, OSError))
 
 
 def apply_thresholds(environment: Environment, **_kwargs: object) -> None:

@@ -88,13 +88,18 @@ def failure_rule_for(environment: Environment, fallback: FailureRule = DEFAULT_R
         raise ValueError(f"--mcp-failure-rule: {exc}") from None
 
 
-def validate_user_options(environment: Environment, **_kwargs: object) -> None:
-    """Fail at start with the bad option named, not later in every spawned user (as scenarios.py does for its own)."""
+def exit_on_bad_options(check: Callable[[], object], errors: tuple[type[Exception], ...] = (ValueError,)) -> None:
+    """Run ``check`` at start; a bad ``--mcp-*`` option is logged by name and ends Locust with status 2, not later in
+    every spawned user. The one place every options module (user, scenarios, rude) validates through."""
     try:
-        failure_rule_for(environment)
-    except ValueError as exc:
+        check()
+    except errors as exc:
         logger.error("bad --mcp-* option: %s", exc)
         raise SystemExit(2) from None
+
+
+def validate_user_options(environment: Environment, **_kwargs: object) -> None:
+    exit_on_bad_options(lambda: failure_rule_for(environment))
 
 
 listen(events.init_command_line_parser, add_mcp_user_options)
