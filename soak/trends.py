@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from soak.context import BoolArray, FloatArray, GateContext, degradation_windows, sessions_accumulating
+from soak.context import (
+    BoolArray,
+    FloatArray,
+    GateContext,
+    degradation_windows,
+    sessions_accumulating,
+    settled_time,
+)
 from soak.formatting import MEGABYTE, SECONDS_PER_HOUR, fmt_duration, fmt_hours, fmt_interval, fmt_num, fmt_p
 from soak.growth_sites import reason_text
 from soak.plotfiles import PlotFile
@@ -77,8 +84,6 @@ BOUNDED_TIERS: tuple[tuple[str, str, str, float, str], ...] = (
     ("cache_memory_bytes", "cache_memory_bytes_limit", "MB", MEGABYTE, "memory tier"),
 )
 """(value column, cap column, unit, scale, tier): the target's own bounded structures, as its /metrics reports them."""
-SETTLED_FRACTION = 0.95
-"""A tier has settled once it stays at or above this fraction of the level it ends the run at."""
 LATENCY_COLUMNS: tuple[tuple[str, str, Callable[[Thresholds], float]], ...] = (
     ("p50 latency creep", "p50_ms", lambda th: th.p50_ratio),
     ("p95 latency creep", "p95_ms", lambda th: th.p95_ratio),
@@ -304,13 +309,10 @@ def settled_at(ctx: GateContext) -> tuple[float | None, str]:
     latest: float | None = None
     described: dict[str, list[str]] = {}
     for column, cap_column, unit, scale, tier in BOUNDED_TIERS:
-        values = samples.col(column)
-        finite = np.flatnonzero(np.isfinite(values))
-        if len(finite) < ctx.thresholds.min_trend_points:
+        settled = settled_time(ctx.t, samples.col(column), ctx.thresholds.min_trend_points)
+        if settled is None:
             continue
-        final = float(np.median(values[finite[-max(len(finite) // 10, 1) :]]))
-        below = finite[values[finite] < SETTLED_FRACTION * final]
-        at = float(ctx.t[min(int(below[-1]) + 1, len(ctx.t) - 1)]) if len(below) else float(ctx.t[finite[0]])
+        at, final = settled
         latest = at if latest is None else max(latest, at)
         caps = samples.col(cap_column)
         of = f" of {fmt_num(float(np.nanmax(caps)) / scale)}" if np.isfinite(caps).any() else ""
@@ -325,6 +327,29 @@ def settled_at(ctx: GateContext) -> tuple[float | None, str]:
 # the criteria
 
 
+def memory_mask(ctx: GateContext) -> tuple[BoolArray, str]:
+    """The samples every memory series is fitted on (RSS, USS and the Python heap alike), and why growth before
+    them is explained: after the warm-up, once the target's bounded tiers and its session table have settled.
+
+    One mask for the three, so the heap read beside RSS tells leaked objects from allocator high-water over the
+    same span, not over one that still holds the tables filling.
+    """
+    mask = ctx.trend_mask
+    explained = ""
+    settled, tiers = settled_at(ctx)
+    if settled is not None and settled > ctx.warmup_s:
+        mask = mask & (ctx.t >= settled)
+        explained = f"growth before {fmt_duration(settled)} is explained by the target's bounded tiers ({tiers})"
+    elif settled is not None:
+        explained = f"bounded tiers settled within the warm-up ({tiers})"
+    accumulating = sessions_accumulating(ctx)
+    if accumulating is not None and accumulating[0] > max(ctx.warmup_s, settled or 0.0):
+        mask = mask & (ctx.t >= accumulating[0])
+        sessions = f"growth before {fmt_duration(accumulating[0])} is explained by sessions ({accumulating[1]})"
+        explained = "; ".join(part for part in (explained, sessions) if part)
+    return mask, explained
+
+
 def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[Criterion]:
     if not ctx.run.samples.has(spec.column):
         return ctx.missing(spec.key, spec.label, spec.group, spec.plot)
@@ -333,26 +358,7 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
     unit = f"{spec.unit}/h"
     threshold = f"≤ {fmt_num(allowance)} {unit}"
     values = ctx.run.samples.col(spec.column) / spec.scale
-    mask = ctx.trend_mask
-    explained = ""
-    if spec.column == "rss_bytes":
-        settled, tiers = settled_at(ctx)
-        if settled is not None and settled > ctx.warmup_s:
-            mask = mask & (ctx.t >= settled)
-            explained = f"growth before {fmt_duration(settled)} is explained by the target's bounded tiers ({tiers})"
-        elif settled is not None:
-            explained = f"bounded tiers settled within the warm-up ({tiers})"
-        accumulating = sessions_accumulating(ctx)
-        if accumulating is not None and accumulating[0] > max(ctx.warmup_s, settled or 0.0):
-            mask = mask & (ctx.t >= accumulating[0])
-            explained = "; ".join(
-                part
-                for part in (
-                    explained,
-                    f"growth before {fmt_duration(accumulating[0])} is explained by sessions ({accumulating[1]})",
-                )
-                if part
-            )
+    mask, explained = memory_mask(ctx) if spec.group == "memory" else (ctx.trend_mask, "")
     trend = fit_column(ctx, values, mask)
     if trend is None:
         reason = f"fewer than {th.min_trend_points} {spec.label} samples after the warm-up"
@@ -372,7 +378,7 @@ def _side_note(ctx: GateContext, spec: TrendSpec) -> str:
     """The fitted slope of a column read beside a gated one (drawn on its plot, named in its reason, not gated)."""
     if not ctx.run.samples.has(spec.column):
         return ""
-    trend = fit_column(ctx, ctx.run.samples.col(spec.column) / spec.scale, ctx.trend_mask)
+    trend = fit_column(ctx, ctx.run.samples.col(spec.column) / spec.scale, memory_mask(ctx)[0])
     if trend is None:
         return ""
     ctx.lines.append(trend_line(spec, trend))

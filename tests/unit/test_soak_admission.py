@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,30 @@ def test_a_run_shorter_than_the_idle_timeout_cannot_tell_session_growth_from_a_l
 def test_memory_that_keeps_growing_after_the_sessions_level_off_is_still_a_leak(tmp_path: Path) -> None:
     rss = combine(150 * 1e6, lambda t: abandoned(t) * 42_000, linear(20 * 1e6), noise(0.2 * 1e6, 3))
     assert verdict_of(tmp_path, sessions=abandoned, rss=rss)["memory"].status is Status.BROKEN
+
+
+def stormy(t: FloatArray) -> FloatArray:
+    """Abandoned sessions as above plus a storm of 40 every 10 minutes, each reaped 30 min idle: the level keeps
+    rising until the storm after the idle timeout, at 36 min, where the rude night measured it settling."""
+    storms = np.minimum(np.floor(t / 600.0) + 1.0, 3.0) * 40.0
+    late = np.where(t >= 2160.0, 40.0, 0.0)
+    return abandoned(t) + storms + late
+
+
+def test_memory_that_follows_sessions_settling_after_the_idle_timeout_is_explained_until_they_settle(
+    tmp_path: Path,
+) -> None:
+    rss = combine(150 * 1e6, lambda t: stormy(t) * 42_000, noise(0.2 * 1e6, 3))
+    found = verdict_of(tmp_path, sessions=stormy, rss=rss)
+    assert found["memory"].status is Status.HELD, found["memory"].reason
+    assert "settled at 2160 s" in found["memory"].reason, found["memory"].reason
+
+
+def test_the_python_heap_beside_rss_is_fitted_after_the_sessions_settle_too(tmp_path: Path) -> None:
+    rss = combine(150 * 1e6, lambda t: stormy(t) * 42_000, noise(0.2 * 1e6, 3))
+    blocks = combine(400_000.0, lambda t: stormy(t) * 350.0, noise(300.0, 3))
+    found = verdict_of(tmp_path, duration_s=1.5 * HOUR, sessions=stormy, rss=rss, py_blocks=blocks)
+    heap = re.search(r"Python heap ([+−-]?[\d.]+) kblocks/h \(CI ([+−-]?[\d.]+)…([+−-]?[\d.]+)", found["memory"].reason)
+    assert heap, found["memory"].reason
+    low, high = (float(v.replace("−", "-")) for v in heap.groups()[1:])
+    assert low <= 0.0 <= high, found["memory"].reason  # the heap filled with the sessions, then stayed
