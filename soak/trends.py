@@ -350,7 +350,9 @@ def memory_mask(ctx: GateContext) -> tuple[BoolArray, str]:
     return mask, explained
 
 
-def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[Criterion]:
+def _judge_resource(
+    ctx: GateContext, spec: TrendSpec, memory: tuple[BoolArray, str], extra: str = ""
+) -> list[Criterion]:
     if not ctx.run.samples.has(spec.column):
         return ctx.missing(spec.key, spec.label, spec.group, spec.plot)
     th = ctx.thresholds
@@ -358,7 +360,7 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
     unit = f"{spec.unit}/h"
     threshold = f"≤ {fmt_num(allowance)} {unit}"
     values = ctx.run.samples.col(spec.column) / spec.scale
-    mask, explained = memory_mask(ctx) if spec.group == "memory" else (ctx.trend_mask, "")
+    mask, explained = memory if spec.group == "memory" else (ctx.trend_mask, "")
     trend = fit_column(ctx, values, mask)
     if trend is None:
         reason = f"fewer than {th.min_trend_points} {spec.label} samples after the warm-up"
@@ -374,11 +376,11 @@ def _judge_resource(ctx: GateContext, spec: TrendSpec, extra: str = "") -> list[
     return [Criterion(spec.key, decision.status, _figure(trend, unit), threshold, reason, spec.group, spec.plot, proj)]
 
 
-def _side_note(ctx: GateContext, spec: TrendSpec) -> str:
+def _side_note(ctx: GateContext, spec: TrendSpec, mask: BoolArray) -> str:
     """The fitted slope of a column read beside a gated one (drawn on its plot, named in its reason, not gated)."""
     if not ctx.run.samples.has(spec.column):
         return ""
-    trend = fit_column(ctx, ctx.run.samples.col(spec.column) / spec.scale, memory_mask(ctx)[0])
+    trend = fit_column(ctx, ctx.run.samples.col(spec.column) / spec.scale, mask)
     if trend is None:
         return ""
     ctx.lines.append(trend_line(spec, trend))
@@ -387,10 +389,11 @@ def _side_note(ctx: GateContext, spec: TrendSpec) -> str:
 
 
 def judge_resources(ctx: GateContext) -> list[Criterion]:
-    memory_notes = "; ".join(note for spec in (USS_SPEC, PY_BLOCKS_SPEC) if (note := _side_note(ctx, spec)))
+    memory = memory_mask(ctx)  # decided once: RSS and the series read beside it share it
+    memory_notes = "; ".join(note for spec in (USS_SPEC, PY_BLOCKS_SPEC) if (note := _side_note(ctx, spec, memory[0])))
     criteria: list[Criterion] = []
     for spec in TREND_SPECS:
-        criteria += _judge_resource(ctx, spec, memory_notes if spec.column == "rss_bytes" else "")
+        criteria += _judge_resource(ctx, spec, memory, memory_notes if spec.column == "rss_bytes" else "")
     return criteria
 
 
