@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import mmap
 import os
 import socket
 import subprocess
@@ -158,13 +159,20 @@ def test_uss_is_refreshed_on_its_own_interval_and_repeated_in_between() -> None:
     clock = [0.0]
     probe = ProcessTreeProbe(os.getpid(), None, None, uss_every_s=10.0, monotonic=lambda: clock[0])
     first = probe.read()["uss_bytes"]
-    _ballast = bytearray(32 * 1024 * 1024)  # touched: USS really grows
-    clock[0] = 5.0
-    assert probe.read()["uss_bytes"] == first
-    clock[0] = 10.0
-    grown = probe.read()["uss_bytes"]
-    assert isinstance(first, int) and isinstance(grown, int) and grown > first
-    del _ballast
+    # A fresh anonymous mapping with every page written: new private pages, so USS really grows. (A bytearray may
+    # reuse heap the process already touched, after a thousand tests in one process, and leave USS where it was.)
+    size = 32 * 1024 * 1024
+    ballast = mmap.mmap(-1, size)
+    try:
+        for offset in range(0, size, mmap.PAGESIZE):
+            ballast[offset] = 1
+        clock[0] = 5.0
+        assert probe.read()["uss_bytes"] == first
+        clock[0] = 10.0
+        grown = probe.read()["uss_bytes"]
+        assert isinstance(first, int) and isinstance(grown, int) and grown > first
+    finally:
+        ballast.close()
 
 
 # --- TCP ----------------------------------------------------------------------------------------------------------
