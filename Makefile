@@ -17,13 +17,15 @@ BENCH_COMPARE_FAIL ?= min:50%
 BENCH_KEEP ?= 20
 BENCH_TABLE := --benchmark-sort=name --benchmark-columns=min,median,max,rounds
 DURATION ?= 24h
+NIGHT_DURATION ?= 2h
+COMPRESS ?= 12
 RUN ?=
 SOAK_ARGS ?=
 CALIBRATE_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test conformance bench bench-compare stress lint fmt mock serve locust burst locust-dist soak report verdicts calibrate clean
+.PHONY: help venv test conformance bench bench-compare stress lint fmt mock serve locust burst locust-dist soak night report verdicts calibrate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -90,11 +92,14 @@ locust-dist: $(STAMP) ## Locust master + $(WORKERS) local workers, headless 30 s
 soak: $(STAMP) ## soak our server under paced load and every fault, then judge it (DURATION=24h, SOAK_ARGS=...)
 	$(BIN)/autodocs-soak run --duration $(DURATION) $(SOAK_ARGS)
 
+night: $(STAMP) ## a 24-hour night played in 2 hours (NIGHT_DURATION=2h COMPRESS=12), judged on its 24-hour projection
+	$(BIN)/autodocs-soak run --duration $(NIGHT_DURATION) --compress $(COMPRESS) $(SOAK_ARGS)
+
 report: $(STAMP) ## re-render and re-judge a soak run folder (RUN=reports/<run-id>)
 	@test -n "$(RUN)" || { echo "usage: make report RUN=reports/<run-id>" >&2; exit 2; }
 	$(BIN)/autodocs-soak report $(RUN)
 
-verdicts: $(STAMP) ## seven 6-minute soaks of leaking and healthy test servers side by side; each leak must break its criterion (~8 min)
+verdicts: $(STAMP) ## 6-minute soaks of leaking and healthy test servers; each leak must break its criterion, a compressed night must tell a leak per call from one per hour (~15 min)
 	$(BIN)/python -m pytest -m verdicts tests/verdicts $(PYTEST_ARGS)
 
 calibrate: $(STAMP) ## gate calibration: false alarms and detection limits on synthetic series; table in notes/gate-calibration.md

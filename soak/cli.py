@@ -136,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-probe", dest="probe", action="store_false", help="no newcomer probe (a fresh SDK client every 30 s)"
     )
+    run.add_argument(
+        "--compress",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="play K hours of the default night per hour of run: calls, rude clients, fault cycles and our server's "
+        "timers K times faster, the load alternating between busy and quiet blocks to tell growth per call from "
+        "growth per hour (make night: --duration 2h --compress 12; default 1, a plain soak)",
+    )
     run.add_argument("--locustfile", type=Path, default=DEFAULT_LOCUSTFILE, help=argparse.SUPPRESS)
     run.add_argument("--progress-interval", type=_duration, default=60.0, help=argparse.SUPPRESS)
     _judging_options(run)
@@ -157,13 +166,24 @@ def _judging_options(parser: argparse.ArgumentParser) -> None:
         help="override one threshold (repeatable, applied after --thresholds)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the verdict is inconclusive")
+    parser.add_argument(
+        "--project-rate",
+        type=float,
+        metavar="CALLS_PER_S",
+        help="project each resource's 24-hour growth at this many calls/s (default: the night's nominal rate)",
+    )
 
 
-def load_thresholds(path: Path | None, overrides: Sequence[tuple[str, str]]) -> Thresholds:
+def load_thresholds(
+    path: Path | None, overrides: Sequence[tuple[str, str]], project_rate: float | None = None
+) -> Thresholds:
     from soak.thresholds import Thresholds
 
     base = Thresholds.load(path) if path is not None else Thresholds()
-    return base.with_overrides(dict(overrides)) if overrides else base
+    pairs = dict(overrides)
+    if project_rate is not None:
+        pairs["project_calls_per_s"] = f"{project_rate!r}"
+    return base.with_overrides(pairs) if pairs else base
 
 
 def exit_status(status: str, strict: bool) -> int:
@@ -195,7 +215,7 @@ def judge_and_print(run_dir: Path, thresholds: Thresholds, strict: bool, out: Te
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        thresholds = load_thresholds(args.thresholds, args.threshold)
+        thresholds = load_thresholds(args.thresholds, args.threshold, args.project_rate)
         config = RunConfig(
             duration_s=args.duration,
             users=args.users,
@@ -218,6 +238,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             rude=args.rude,
             locust_args=tuple(args.locust_args),
             probe=args.probe,
+            compress=args.compress,
         )
         outcome = run_soak(config, out)
     except (ConfigError, ScheduleError, ValueError, OSError) as exc:
@@ -236,7 +257,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        thresholds = load_thresholds(args.thresholds, args.threshold)
+        thresholds = load_thresholds(args.thresholds, args.threshold, args.project_rate)
         return judge_and_print(args.run_dir, thresholds, args.strict, out)
     except Exception as exc:  # unreadable folder, bad thresholds, plotting failure: all mean "no verdict"
         err.write(f"autodocs-soak: {exc}\n")

@@ -32,6 +32,7 @@ SAMPLE_COLUMNS: Final = (
     "limiter_waiting",
     "rps",
     "fail_rps",
+    "calls_total",
     "p50_ms",
     "p95_ms",
     "p99_ms",

@@ -21,6 +21,7 @@ import numpy as np
 from soak.admission import judge_newcomer, judge_sessions
 from soak.context import GateContext, build_context, degradation_windows
 from soak.formatting import fmt_duration, fmt_num
+from soak.night import judge_pacing
 from soak.plotfiles import PlotFile
 from soak.rundir import RunData
 from soak.thresholds import Thresholds
@@ -428,6 +429,7 @@ CRITERIA: tuple[Callable[[GateContext], list[Criterion]], ...] = (
     _judge_recovery,
     judge_latency,
     _judge_throughput,
+    judge_pacing,
     _judge_shutdown,
     _judge_cache,
 )

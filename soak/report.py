@@ -118,15 +118,63 @@ def projection_rows(verdict: Verdict) -> list[tuple[str, str, str, str]]:
         if not p:
             continue
         unit = str(p.get("unit", ""))
+        rates = ""
+        if c.per_hour and c.per_1k_calls:
+            rates = (
+                f" = {fmt_num(c.per_hour['value'], True)} {unit}/h × {float(p['hours']):g} h + "
+                f"{fmt_num(c.per_1k_calls['value'], True)} {unit}/1k calls × the night's calls at "
+                f"{fmt_num(float(p['calls_per_s']))} calls/s"
+            )
         rows.append(
             (
                 c.name,
-                f"{fmt_num(float(p['value']), True)} {unit} (CI {fmt_interval(float(p['low']), float(p['high']))})",
+                f"{fmt_num(float(p['value']), True)} {unit} (CI {fmt_interval(float(p['low']), float(p['high']))})"
+                + rates,
                 f"{fmt_num(float(p['budget']))} {unit} in {float(p['hours']):g} h",
                 "within" if p.get("within_budget") else "not shown within",
             )
         )
     return rows
+
+
+BACKTEST_HEADERS = ("criterion", "projected from the first half", "measured at the end", "error", "inside")
+
+
+def backtest_rows(verdict: Verdict) -> list[tuple[str, str, str, str, str]]:
+    """Runs of 2 h or more: each trend's first half projects the run's own end, beside what was measured there."""
+    rows = []
+    for c in verdict.criteria:
+        b = c.backtest
+        if not b:
+            continue
+        unit = str(b.get("unit", ""))
+        projected = b["projected"]
+        rows.append(
+            (
+                c.name,
+                f"{fmt_num(float(projected['value']))} {unit} "
+                f"(CI {fmt_interval(float(projected['low']), float(projected['high']))}) at "
+                f"{fmt_duration(float(b['at_s']))}",
+                f"{fmt_num(float(b['measured']))} {unit}",
+                f"{fmt_num(float(b['error']), True)} {unit}",
+                "yes" if b.get("inside") else "no",
+            )
+        )
+    return rows
+
+
+def plot_projections(verdict: Verdict, plot_file: str) -> str:
+    """The 24-hour projections of the criteria drawn on one plot, for its caption."""
+    parts = []
+    for c in verdict.criteria:
+        p = c.projection_24h
+        if p and str(c.plot) == plot_file and "hours" in p:
+            unit = str(p.get("unit", ""))
+            parts.append(
+                f"{c.name} over {float(p['hours']):g} h: {fmt_num(float(p['value']), True)} {unit} "
+                f"(CI {fmt_interval(float(p['low']), float(p['high']))}; budget {fmt_num(float(p['budget']))})"
+            )
+    return "; ".join(parts)
 
 
 GROWTH_HEADERS = ("where", "allocation site", "live bytes gained", "live blocks gained")
@@ -210,6 +258,10 @@ def summary_markdown(run: RunData, verdict: Verdict, plots: Sequence[Plot]) -> s
     )
     lines += ["", "## Over a night", ""]
     lines += _md_table(("criterion", "projected growth", "budget", "verdict"), projection_rows(verdict))
+    tested = backtest_rows(verdict)
+    if tested:
+        lines += ["", "Backtest: the first half of each trend projects the run's own end.", ""]
+        lines += _md_table(BACKTEST_HEADERS, tested)
     lines += ["", "## What grows", "", growth_caption(verdict), ""]
     if verdict.allocations:
         lines += _md_table(GROWTH_HEADERS, growth_rows(verdict))
@@ -302,7 +354,9 @@ def report_html(run: RunData, verdict: Verdict, plots: Sequence[Plot], images: M
     figures = "".join(
         f'<figure id="fig-{_e(p.file.removesuffix(".png"))}"><img data-file="{_e(p.file)}" alt="{_e(p.title)}" '
         f'src="data:image/png;base64,{base64.b64encode(images[p.file]).decode("ascii")}">'
-        f"<figcaption>{_e(p.title)}: {_e(p.caption)}</figcaption></figure>"
+        f"<figcaption>{_e(p.title)}: {_e(p.caption)}"
+        + (f"<br><b>Projected</b>: {_e(projected)}" if (projected := plot_projections(verdict, p.file)) else "")
+        + "</figcaption></figure>"
         for p in plots
     )
     criteria = _html_table(
@@ -317,6 +371,9 @@ def report_html(run: RunData, verdict: Verdict, plots: Sequence[Plot], images: M
     )
     parameters = _html_table(("parameter", "value"), parameter_rows(run, verdict))
     night = _html_table(("criterion", "projected growth", "budget", "verdict"), projection_rows(verdict))
+    tested = backtest_rows(verdict)
+    if tested:
+        night += "<h3>Backtest: the first half projects the end</h3>" + _html_table(BACKTEST_HEADERS, tested)
     growth = f"<p class='muted'>{_e(growth_caption(verdict))}</p>" + (
         _html_table(GROWTH_HEADERS, growth_rows(verdict)) if verdict.allocations else ""
     )

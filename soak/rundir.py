@@ -64,6 +64,8 @@ class RunMeta:
     shutdown_grace_s: float | None
     fault_schedule: tuple[FaultSpec, ...]
     raw: Mapping[str, Any]
+    compress: float = 1.0
+    """K of a compressed night (``soak.compress``); 1 for a plain soak."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,18 @@ def parse_meta(data: Mapping[str, Any], fallback_id: str, warnings: list[str]) -
         shutdown_grace_s=_opt_float(data.get("shutdown_grace_s")),
         fault_schedule=tuple(schedule),
         raw=dict(data),
+        compress=_compress_k(data.get("compress"), warnings),
     )
+
+
+def _compress_k(raw: Any, warnings: list[str]) -> float:
+    if raw is None:
+        return 1.0
+    k = _opt_float(raw.get("k")) if isinstance(raw, dict) else None
+    if k is None or not 1.0 <= k:
+        warnings.append(f"run.json: compress {raw!r} has no k >= 1; judged as a plain soak")
+        return 1.0
+    return k
 
 
 def _to_floats(values: tuple[str, ...], name: str, warnings: list[str]) -> FloatArray:

@@ -39,9 +39,11 @@ import httpx2
 
 from mcp_locust.children import Child, StartupError, free_port, http_answers, wait_until
 from mcp_locust.failure_rule import DEFAULT_RULE_NAME, describe_rule, parse_failure_rule
+from mcp_locust.rude_rates import RUDE_CLASSES, scaled_rude_args
 from mcp_locust.workload import DEFAULT_MIX
 from pypi_mock.admin import get_stats, set_faults
 from soak.allocations import fetch_snapshot
+from soak.compress import SCALED_SETTINGS, Compression, CompressionError
 from soak.context import warmup_seconds
 from soak.durations import format_duration
 from soak.probe import PROBE_INTERVAL_S, PROBE_JSONL, PROBE_TIMEOUT_S, NewcomerProbe, ProbeTarget
@@ -69,16 +71,6 @@ DEFAULT_PACE: Final = 2.0
 # the warm-up, so the trend criteria after it judge leaks rather than caches still filling with first-seen names.
 DEFAULT_NAMES: Final = 500
 
-RUDE_CLASSES: Final = (
-    "NeverClosingUser",
-    "AbortingUser",
-    "ReconnectStormUser",
-    "SessionPerCallUser",
-    "CurrentRevisionUser",
-)
-"""The rude clients of ``mcp_locust.rude`` (named here so the runner never imports Locust), one Locust user each at
-their documented default rates (notes/locust.md), beside the polite ``SustainedUser``s; ``--rude none`` leaves them
-out, and they are left out for an external target unless asked for."""
 PROBE_TOOL: Final = ("get_package_docs", {"package_name": "requests"})
 """What the newcomer probe asks our server: the most popular name of the load's pool."""
 SERVER_LOG: Final = "server.log"
@@ -147,6 +139,8 @@ class RunConfig:
     """Passed to Locust as they are (e.g. the rude classes' ``--mcp-*-per-min`` rates)."""
     probe: bool = True
     """Run the newcomer probe (a fresh official-SDK client every 30 s)."""
+    compress: float = 1.0
+    """Play ``compress`` hours of the default night per hour of run (``soak.compress``); 1 is a plain soak."""
 
     @property
     def rude_classes(self) -> tuple[str, ...]:
@@ -156,6 +150,15 @@ class RunConfig:
     @property
     def external(self) -> bool:
         return self.target_cmd is not None
+
+    @property
+    def compression(self) -> Compression:
+        return Compression(self.compress)
+
+    @property
+    def paced_at(self) -> float:
+        """Calls/s per polite user, on average: the nominal pace, K times over in a compressed night."""
+        return self.pace * self.compress
 
 
 def validate_config(config: RunConfig) -> None:
@@ -180,6 +183,15 @@ def validate_config(config: RunConfig) -> None:
         problems.append(
             "faults act on the PyPI mock: put {mock_url} in --target-cmd so the target uses it, or use --faults none"
         )
+    try:
+        config.compression.check(config.users, config.pace)
+    except CompressionError as exc:
+        problems.append(str(exc))
+    if config.compression.active:
+        if config.short_index_ttl:
+            problems.append("--short-index-ttl and --compress both set the index TTL: choose one")
+        if config.faults not in (None, "default", "none"):
+            problems.append("--compress plays the default night's fault cycles (or none): it takes no schedule file")
     for key in config.server_env:
         if not key.startswith("AUTODOCS_"):
             problems.append(f"--server-env {key}: only AUTODOCS_* settings can be given")
@@ -320,6 +332,10 @@ class SoakRun:
         self.progress = ProgressWriter(out, interval_s=config.progress_interval_s)
         self.stop = SignalFlag()
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
+        self.pace_plan = config.compression.pace_plan(
+            config.duration_s, warmup_seconds(config.duration_s, Thresholds())
+        )
         self.events = EventLog(run_dir / "events.jsonl", lambda: time.monotonic() - self.t0)
         self.mock: Child | None = None
         self.server: Child | None = None
@@ -420,6 +436,7 @@ class SoakRun:
             token=self.config.token,
             extra=self.config.server_env,
         )
+        self.overrides += self.config.compression.overrides(server_env(self.overrides))
         self.server_env = server_env(self.overrides)
         args = [_bin("autodocs-mcp"), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)]
         self.server = start_child(
@@ -502,9 +519,17 @@ class SoakRun:
                 if ours
                 else None,
             },
+            "compress": self.config.compression.describe(
+                self.config.duration_s,
+                self.pace_plan,
+                [o for o in self.overrides if o.key in SCALED_SETTINGS],
+                external=self.config.external,
+            )
+            if self.config.compression.active
+            else None,
             "load": {
                 "users": self.config.users,
-                "pace_per_user_s": self.config.pace,
+                "pace_per_user_s": self.config.paced_at,
                 "mix": self.config.mix or DEFAULT_MIX,
                 "templates": self.config.templates,
                 "model": "constant_throughput (paced, below saturation)",
@@ -558,7 +583,7 @@ class SoakRun:
             "SustainedUser",
             *rude,
             "--mcp-pace",
-            f"{self.config.pace:g}",
+            f"{self.config.paced_at:g}",
             "--mcp-names",
             str(self.config.names),
             "--mcp-path",
@@ -569,6 +594,11 @@ class SoakRun:
         for option, value in (("--mcp-mix", self.config.mix), ("--mcp-templates", self.config.templates)):
             if value:
                 args += [option, value]
+        if self.config.compression.active:
+            args += ["--mcp-pace-plan", self.pace_plan.to_text(), "--mcp-pace-plan-start", f"{self.t0_wall:.3f}"]
+            if rude:
+                args += scaled_rude_args(self.config.compress)
+        # the operator's own options come last, so they win over the scaled ones
         return [*args, *self.config.locust_args]
 
     def _start_load(self) -> None:
@@ -586,6 +616,7 @@ class SoakRun:
             lambda t: phase.name if (phase := self.schedule.phase_at(t)) is not None else None,
         )
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
         self._write_run_json(datetime.now(UTC).isoformat(timespec="seconds"))
         # The token goes by environment, not argv, where every local user could read it in the process list.
         token_env = {"MCP_LOCUST_TOKEN": self.config.token} if self.config.token else None
@@ -620,7 +651,7 @@ class SoakRun:
             self.probe.start()
         self.progress.note(
             f"soak {self.run_id}: {format_duration(self.config.duration_s)} against {self.target_url}, "
-            f"{self.config.users} users x {self.config.pace:g} calls/s, {len(self.schedule.phases)} fault phases; "
+            f"{self.config.users} users x {self.config.paced_at:g} calls/s, {len(self.schedule.phases)} fault phases; "
             f"folder {self.run_dir}"
         )
 
@@ -875,6 +906,8 @@ def plan_faults(config: RunConfig) -> FaultSchedule:
     if choice == "none":
         return FaultSchedule()
     if choice == "default":
+        if config.compression.active:
+            return config.compression.schedule(config.duration_s)
         return default_schedule(config.duration_s)
     return load_schedule(Path(choice), config.duration_s)
 

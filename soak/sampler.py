@@ -679,10 +679,14 @@ class LocustHistoryTail:
 def locust_columns(point: LocustPoint | None, now_wall: float, stale_after_s: float = 5.0) -> Sample:
     """Load columns from Locust's latest second; empty once it is older than ``stale_after_s`` (Locust stopped)."""
     if point is None or now_wall - point.timestamp > stale_after_s:
-        return {"rps": None, "fail_rps": None, "p50_ms": None, "p95_ms": None, "p99_ms": None, "users": None}
+        return {
+            "rps": None, "fail_rps": None, "calls_total": None, "p50_ms": None, "p95_ms": None, "p99_ms": None,
+            "users": None,
+        }  # fmt: skip
     return {
         "rps": point.rps,
         "fail_rps": point.fail_rps,
+        "calls_total": point.total_requests,
         "p50_ms": point.p50_ms,
         "p95_ms": point.p95_ms,
         "p99_ms": point.p99_ms,

@@ -29,7 +29,8 @@ class Thresholds:
     ``min_leak_steps`` whole steps for a counter, while each half of the trend data grows at ``sustained_fraction`` of
     the whole slope or more and the second half is not slower than the first (slower: its interval lies wholly
     below the first half's and its slope is under ``slowing_ratio`` of it).
-    Projections are over ``night_hours``, against the allowance times that many hours.
+    Projections are over ``night_hours``, against the allowance times that many hours; a compressed run projects
+    per hour and per call at ``project_calls_per_s`` (0: its nominal rate).
     Open sessions keep ``session_headroom`` of the server's cap free; the newcomer criterion needs ``min_probes``
     tries.
     """
@@ -56,6 +57,12 @@ class Thresholds:
     sustained_fraction: float = 0.5
     slowing_ratio: float = 0.8
     night_hours: float = 24.0
+    project_calls_per_s: float = 0.0
+    """Calls/s a compressed run's 24-hour projection assumes; 0: the night's nominal rate (the run's own ÷ K)."""
+    backtest_min_hours: float = 2.0
+    """Runs at least this long also project their own end from their first half (the report's backtest)."""
+    min_pacing_ratio: float = 0.9
+    """A compressed run must deliver this share of its planned calls in each load level, or it did not play K×."""
     degradation_min_samples: int = 5
     shutdown_margin_s: float = 1.0
     session_headroom: float = 0.1

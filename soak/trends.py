@@ -36,6 +36,7 @@ from soak.context import (
 )
 from soak.formatting import MEGABYTE, SECONDS_PER_HOUR, fmt_duration, fmt_hours, fmt_interval, fmt_num, fmt_p
 from soak.growth_sites import reason_text
+from soak.night import Evidence, backtest, compressed, judge_night
 from soak.plotfiles import PlotFile
 from soak.stats import Trend, ess_factor, fit_trend
 from soak.thresholds import Thresholds
@@ -368,12 +369,33 @@ def _judge_resource(
             reason = f"{reason}: {explained}"
         return [Criterion(spec.key, Status.INCONCLUSIVE, "too few samples", threshold, reason, spec.group, spec.plot)]
     ctx.lines.append(trend_line(spec, trend))
-    decision = decide(trend, _halves(ctx, values, mask, trend), allowance, spec.quantum, spec.label, unit, th)
-    proj = projection(trend, allowance * th.night_hours, spec.unit, th)
     sites = reason_text(ctx.allocations) if spec.column == "rss_bytes" else ""
+    tested = backtest(ctx, values, mask, spec.unit)
+    budget = allowance * th.night_hours
+    halves = _halves(ctx, values, mask, trend)
+    night = None
+    if compressed(ctx):
+        evidence = Evidence(
+            sustained=all(half is not None and _grows_on(half, trend, 0.0, th) for half in halves),
+            observed_growth=trend.estimate.slope * trend.span,
+            quantum=spec.quantum,
+        )
+        night = judge_night(ctx, values, mask & np.isfinite(values), spec.unit, budget, evidence)
+    if night is not None:
+        reason = "; ".join(part for part in (night.reason, explained, sites, extra) if part)
+        night_threshold = f"24 h projection ≤ {fmt_num(budget)} {spec.unit}"
+        return [
+            Criterion(spec.key, night.status, night.figure, night_threshold, reason, spec.group, spec.plot,
+                      night.projection, night.per_hour, night.per_1k_calls, tested)
+        ]  # fmt: skip
+    decision = decide(trend, halves, allowance, spec.quantum, spec.label, unit, th)
+    proj = projection(trend, budget, spec.unit, th)
     parts = [decision.reason, projection_text(proj), explained, sites, extra]
     reason = "; ".join(part for part in parts if part)
-    return [Criterion(spec.key, decision.status, _figure(trend, unit), threshold, reason, spec.group, spec.plot, proj)]
+    return [
+        Criterion(spec.key, decision.status, _figure(trend, unit), threshold, reason, spec.group, spec.plot, proj,
+                  backtest=tested)
+    ]  # fmt: skip
 
 
 def _side_note(ctx: GateContext, spec: TrendSpec, mask: BoolArray) -> str:

@@ -40,6 +40,12 @@ class Criterion:
     plot: str = ""
     projection_24h: dict[str, Any] | None = None
     """Trend criteria: growth projected over a 24-hour night (``value``, ``low``, ``high``, ``unit``, ``budget``)."""
+    per_hour: dict[str, float] | None = None
+    """Compressed runs' trend criteria: growth per hour of uptime (``value``, ``low``, ``high``)."""
+    per_1k_calls: dict[str, float] | None = None
+    """Compressed runs' trend criteria: growth per 1,000 calls (``value``, ``low``, ``high``)."""
+    backtest: dict[str, Any] | None = None
+    """Runs of 2 h or more: the run's end projected from its first half, beside what was measured."""
 
 
 @dataclass

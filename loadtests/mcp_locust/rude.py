@@ -34,6 +34,7 @@ from locust.exception import CatchResponseError
 
 from mcp_locust import protocol
 from mcp_locust.protocol import HttpReply, HttpTarget
+from mcp_locust.rude_rates import RUDE_DEFAULTS
 from mcp_locust.scenarios import workload_for
 from mcp_locust.user import (
     INITIALIZE_ROW,
@@ -48,26 +49,6 @@ from mcp_locust.user import (
 )
 
 logger = logging.getLogger(__name__)
-
-RUDE_CLASSES: Final = (
-    "NeverClosingUser",
-    "AbortingUser",
-    "ReconnectStormUser",
-    "SessionPerCallUser",
-    "CurrentRevisionUser",
-)
-"""The class names to put on Locust's command line; each adds one user to ``-u``."""
-
-RUDE_DEFAULTS: Final[Mapping[str, float]] = {
-    "--mcp-never-close-per-min": 6,
-    "--mcp-abort-per-min": 30,
-    "--mcp-abort-timeout-ms": 2,
-    "--mcp-storm-every-s": 600,
-    "--mcp-storm-size": 40,
-    "--mcp-session-per-call-per-min": 30,
-    "--mcp-current-revision-per-min": 60,
-}
-"""Option → default (the rates are per minute for the whole class); see notes/locust.md for why each."""
 
 _HELP: Final[Mapping[str, str]] = {
     "--mcp-never-close-per-min": "NeverClosingUser: sessions opened (one call each) and never closed, per minute",

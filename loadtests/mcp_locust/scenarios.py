@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import time
 
-from locust import constant, constant_throughput, events, task
+from locust import constant, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from mcp_locust.pace_plan import PacePlan, PlannedThroughput
 from mcp_locust.thresholds import Thresholds, Totals, broken
 from mcp_locust.user import McpUser, exit_on_bad_options, listen, option
 from mcp_locust.workload import DEFAULT_MIX, Workload, build_workload
@@ -47,6 +49,17 @@ def add_scenario_options(parser: LocustArgumentParser) -> None:
     )
     parser.add_argument(
         "--mcp-pace", type=float, default=DEFAULT_PACE, help="SustainedUser: tool calls per second per user"
+    )
+    parser.add_argument(
+        "--mcp-pace-plan",
+        default="",
+        help='SustainedUser: multiples of --mcp-pace from offsets in seconds, "0:1,1440:1.5,1728:0.5" (default: 1)',
+    )
+    parser.add_argument(
+        "--mcp-pace-plan-start",
+        type=float,
+        default=0.0,
+        help="SustainedUser: the Unix time the pace plan's offsets count from (default 0: when the user spawns)",
     )
     parser.add_argument(
         "--mcp-max-fail-ratio", type=float, default=Thresholds.max_fail_ratio, help="threshold: failed/all requests"
@@ -94,6 +107,10 @@ def pace_for(environment: Environment) -> float:
     return pace
 
 
+def pace_plan_for(environment: Environment) -> PacePlan:
+    return PacePlan.parse(str(option(environment, "mcp_pace_plan") or ""))
+
+
 def thresholds_for(environment: Environment) -> Thresholds:
     return Thresholds(
         _number(environment, "mcp_max_fail_ratio", Thresholds.max_fail_ratio),
@@ -102,7 +119,9 @@ def thresholds_for(environment: Environment) -> Thresholds:
 
 
 def validate_options(environment: Environment, **_kwargs: object) -> None:
-    exit_on_bad_options(lambda: (workload_for(environment), pace_for(environment)), (ValueError, OSError))
+    exit_on_bad_options(
+        lambda: (workload_for(environment), pace_for(environment), pace_plan_for(environment)), (ValueError, OSError)
+    )
 
 
 def apply_thresholds(environment: Environment, **_kwargs: object) -> None:
@@ -147,11 +166,13 @@ class MixedUser(McpUser):
 
 
 class SustainedUser(MixedUser):
-    """The same mix paced at ``--mcp-pace`` calls/s per user: below saturation, so latency creep stays visible."""
+    """The same mix paced at ``--mcp-pace`` calls/s per user (times ``--mcp-pace-plan``'s multiplier of the moment):
+    below saturation, so latency creep stays visible."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self._pacing = constant_throughput(pace_for(environment))
+        start = _number(environment, "mcp_pace_plan_start", 0.0) or time.time()
+        self._pacing = PlannedThroughput(pace_for(environment), pace_plan_for(environment), start)
 
     def wait_time(self) -> float:
-        return self._pacing(self)
+        return self._pacing()

@@ -109,7 +109,6 @@ def open_resources(settings: Settings) -> Resources:
 
 
 CACHE_FLUSH_TIMEOUT_S = 10.0
-PRUNE_INTERVAL_S = 3600.0
 
 
 async def close_resources(resources: Resources) -> None:
@@ -137,7 +136,7 @@ async def emergency_flush(state: ServerState) -> None:
         log.error("emergency_flush_timed_out", timeout_s=EMERGENCY_FLUSH_S)
 
 
-async def prune_periodically(store: ReleaseStore, interval_s: float = PRUNE_INTERVAL_S) -> None:
+async def prune_periodically(store: ReleaseStore, interval_s: float) -> None:
     """Keep the disk tier within AUTODOCS_MAX_VERSIONS and AUTODOCS_CLEANUP_DAYS for a server that runs for weeks."""
     while True:
         try:
@@ -164,7 +163,9 @@ def _lifespan(state: ServerState) -> Any:
             )
             for line in state.settings.deprecations():
                 log.warning("setting_deprecated", detail=line)
-            maintenance = asyncio.create_task(prune_periodically(state.resources.store), name="cache maintenance")
+            maintenance = asyncio.create_task(
+                prune_periodically(state.resources.store, state.settings.prune_interval), name="cache maintenance"
+            )
             try:
                 yield state
             finally:

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # AUTODOCS_MEMORY_BUDGET_MB is not set. Setting both is an error, not a guess.
     memory_cache_mb: Annotated[int, Ge(0), Le(64 * 1024)] = 0
     index_ttl: Annotated[float, Ge(0), Le(30 * 86400)] = 3600.0
+    # How long a name upstream did not know is answered "not found" from memory before upstream is asked again.
+    not_found_ttl: Annotated[float, Ge(0), Le(30 * 86400)] = 300.0
+    # Seconds between disk-tier prunes (AUTODOCS_MAX_VERSIONS, AUTODOCS_CLEANUP_DAYS); the first runs at startup.
+    prune_interval: Annotated[float, Ge(1), Le(30 * 86400)] = 3600.0
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Ge(0), Le(65535)] = 8000
     http_token: str | None = None

@@ -201,6 +201,7 @@ class ReleaseStore:
             upstream,
             budget=MemoryBudget(settings.memory_budget_bytes, settings.memory_entries_cap),
             index_ttl_s=settings.index_ttl,
+            not_found_ttl_s=settings.not_found_ttl,
             max_description_chars=settings.max_doc_size,
             max_versions_per_package=settings.max_versions,
             cleanup_days=settings.cleanup_days,

@@ -18,6 +18,8 @@ the soak's ``--mix get_package_docs=1`` works) while one thing grows, or rises a
 - ``memory-leak``: keeps ``--rate`` MB per hour (default 60) of fresh bytes in one-second steps, plus a ±2 MB
   sawtooth (an extra 0–4 MB region that fills over 20 s and is then unmapped), like a garbage collector's: the
   gate must see the trend through the noise.
+- ``call-leak``: keeps ``--rate`` KB (default 4) of fresh bytes per call: growth with traffic, not with uptime (a
+  compressed night must attribute it to calls, and ``memory-leak`` to hours).
 - ``latency-leak``: each call first sleeps ``--rate`` ms (default 5) per minute of uptime: slower and slower.
 - ``payload-failure``: answers ``--rate`` of its calls (default all) ``{"success": false, "error": {...}}`` without
   ``isError``, as the public ``autodoc-mcp`` does when its upstream fails: a failed call must still count as one.
@@ -59,6 +61,7 @@ DEFAULT_RATES: Final = {
     "socket-leak": 360.0,  # connections per hour
     "memory-leak": 60.0,  # MB per hour
     "latency-leak": 5.0,  # ms of delay per minute of uptime
+    "call-leak": 4.0,  # KB kept per call
     "payload-failure": 1.0,  # share of calls answered {"success": false, "error": {...}} without isError
 }
 COUNT_LEAKS: Final = frozenset({"fd-leak", "thread-leak", "socket-leak"})  # rate per hour, so one every 3600/rate s
@@ -178,6 +181,8 @@ def build_server(kind: str, rate: float, hoard: Hoard) -> MCPServer:
         """Documentation of a package (a stand-in: the gate judges the server's resources, not its answers)."""
         if kind == "latency-leak":
             await asyncio.sleep(rate * uptime_s() / 60.0 / 1000.0)
+        elif kind == "call-leak":
+            hoard.blocks.append(os.urandom(int(rate * 1024)))  # random: every page of it really touched
         elif kind == "healthy-cache":
             value = hoard.cache.get(package_name)
             if value is None:

@@ -122,6 +122,8 @@ def write_synthetic_run(
     session_idle_timeout_s: float | None = 1800.0,
     run_id: str = "synthetic",
     seed: int = 0,
+    calls_total: Series | None = None,
+    compress: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write run.json, samples.csv and events.jsonl into ``run_dir`` and return it.
 
@@ -129,6 +131,7 @@ def write_synthetic_run(
     "injected" count the runner records on the window's end event); samples inside a
     window with an ``error_rate`` fail at that rate until ``recovery_s`` after its end. ``shutdown=None`` leaves
     the shutdown event out (an interrupted run); ``omit_columns`` are written empty ("not available").
+    ``calls_total`` defaults to the running sum of ``rps``; ``compress`` is run.json's compressed-night record.
     ``probes`` are newcomer-probe lines for ``probe.jsonl``; None writes one answered try every 30 s, an empty
     sequence writes no probe at all (a run from before the probe existed).
     """
@@ -188,6 +191,7 @@ def write_synthetic_run(
     values["pool_queued"] = np.zeros(n)
     values["rps"] = pick(rps, lambda: np.clip(rng.normal(offered, offered * 0.03, n), 0, None))
     values["fail_rps"] = pick(fail_rps, lambda: values["rps"] * failing_rate)
+    values["calls_total"] = np.round(pick(calls_total, lambda: np.cumsum(values["rps"]) * interval_s))
     values["p50_ms"] = pick(p50_ms, lambda: np.clip(rng.normal(20, 2, n), 1, None))
     values["p95_ms"] = pick(p95_ms, lambda: np.clip(rng.normal(60, 5, n), 1, None))
     values["p99_ms"] = pick(p99_ms, lambda: values["p95_ms"] * 1.8)
@@ -247,6 +251,7 @@ def write_synthetic_run(
         "shutdown_grace_s": shutdown_grace_s,
         "session_idle_timeout_s": session_idle_timeout_s,
         "fault_schedule": [{k: v for k, v in f.items() if k != "injected"} for f in faults],
+        "compress": dict(compress) if compress is not None else None,
     }
     if probes is None:
         probes = [{"t": float(at), "ok": True, "seconds": 0.05, "step": "done"} for at in np.arange(30.0, t[-1], 30.0)]

@@ -45,6 +45,8 @@ HARDENING_DEFAULTS = {
     "AUTODOCS_MEMORY_BUDGET_MB": ("memory_budget_mb", 64),
     "AUTODOCS_MEMORY_CACHE_ENTRIES": ("memory_cache_entries", 100_000),
     "AUTODOCS_MEMORY_CACHE_MB": ("memory_cache_mb", 0),
+    "AUTODOCS_NOT_FOUND_TTL": ("not_found_ttl", 300.0),
+    "AUTODOCS_PRUNE_INTERVAL": ("prune_interval", 3600.0),
 }
 
 # A value for every variable that differs from its default, with the typed value it must become.
@@ -73,6 +75,8 @@ OVERRIDES = {
     "AUTODOCS_CIRCUIT_BREAKER_INITIAL_TIMEOUT": ("1.5", 1.5),
     "AUTODOCS_HTTP_HOST": ("127.0.0.2", "127.0.0.2"),
     "AUTODOCS_HTTP_PORT": ("8123", 8123),
+    "AUTODOCS_NOT_FOUND_TTL": ("25", 25.0),
+    "AUTODOCS_PRUNE_INTERVAL": ("300", 300.0),
     "AUTODOCS_HTTP_TOKEN": ("s3cret-token-0123456789", "s3cret-token-0123456789"),
     "AUTODOCS_SESSION_IDLE_TIMEOUT": ("60", 60.0),
     "AUTODOCS_MAX_SESSIONS": ("50", 50),

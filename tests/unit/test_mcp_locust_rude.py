@@ -251,7 +251,8 @@ def constants() -> dict[str, Any]:
     code = (
         "import json\n"
         "from locust.argument_parser import get_parser\n"
-        "from mcp_locust.rude import RUDE_CLASSES, RUDE_DEFAULTS\n"
+        "import mcp_locust.rude\n"
+        "from mcp_locust.rude_rates import RUDE_CLASSES, RUDE_DEFAULTS\n"
         "parser = get_parser()\n"
         "parsed = parser.parse_args([])\n"
         "dests = {flag: action.dest for action in parser._actions for flag in action.option_strings}\n"

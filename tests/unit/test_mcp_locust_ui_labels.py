@@ -42,6 +42,8 @@ UI_NAMES = {
     "--mcp-zipf": "Mcp Zipf",
     "--mcp-templates": "Mcp Templates",
     "--mcp-pace": "Mcp Pace",
+    "--mcp-pace-plan": "Mcp Pace Plan",
+    "--mcp-pace-plan-start": "Mcp Pace Plan Start",
     "--mcp-max-fail-ratio": "Mcp Max Fail Ratio",
     "--mcp-max-p95-ms": "Mcp Max Latency Ms",
     "--mcp-never-close-per-min": "Mcp Never Close Per Min",

@@ -523,6 +523,7 @@ def test_locust_columns_go_empty_when_locust_stopped_writing() -> None:
     assert locust_columns(point, now_wall=101.0) == {
         "rps": 15.5,
         "fail_rps": 0.5,
+        "calls_total": point.total_requests,
         "p50_ms": 12.0,
         "p95_ms": 40.0,
         "p99_ms": 80.0,

@@ -1,0 +1,152 @@
+"""Growth per hour and growth per 1,000 calls, told apart, and the 24-hour night they add up to (pure statistics).
+
+A compressed soak (``soak.compress``) alternates its load between busy and quiet blocks, so elapsed time and
+cumulative calls stop moving in lock step and a resource can be fitted against both at once:
+``y = a + b·hours + c·kcalls``. A leak per call shows as ``c`` (it grows faster in busy blocks), one per hour as
+``b`` (it does not care). The night's growth at a rate ``r`` calls/s is then ``24·b + 86.4·r·c`` with the variance of
+that combination, so both kinds project to a real night at the nominal rate.
+
+The fit is ordinary least squares on time-bin medians (the medians shrug off the spikes and GC sawtooth that the
+gate's Theil–Sen fits are robust to) with heteroskedasticity- and autocorrelation-consistent (Newey–West) standard
+errors from ``statsmodels``, the maintained library for them. Its bandwidth is Andrews' (1991) AR(1) plug-in for the
+Bartlett kernel, from the lag-1 autocorrelation of the residuals: soak series wander for minutes, and a fixed rule
+of thumb (``4·(n/100)^(2/9)``, six lags here) under-covered on them. Intervals use Student's t on the effective
+number of points ``n·(1 − ρ)/(1 + ρ)`` (at least 1 degree of freedom), not the normal quantile, so a short or
+strongly autocorrelated run gets a wide interval instead of a confident wrong one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import statsmodels.api as sm
+from scipy import stats as scipy_stats
+
+from soak.stats import bin_medians
+
+FloatArray = npt.NDArray[np.float64]
+
+SECONDS_PER_DAY = 86_400.0
+MIN_POINTS = 12
+MIN_SPREAD = 0.001
+"""The calls' deviation from a straight line in time, relative to their range, below which time and calls cannot
+be told apart (a plain soak's calls grow in proportion to time; the default pace plan gives ~0.008)."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+    def scaled(self, factor: float) -> Interval:
+        low, high = sorted((self.low * factor, self.high * factor))
+        return Interval(self.value * factor, low, high)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"value": self.value, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class TimeAndCalls:
+    """``y = intercept + per_hour·hours + per_1k_calls·kcalls``, with the covariance of the two rates."""
+
+    intercept: float
+    per_hour: Interval
+    per_1k_calls: Interval
+    covariance: tuple[tuple[float, float], tuple[float, float]]
+    quantile: float
+    points: int
+    effective_points: float
+    autocorrelation: float
+    lags: int
+    hours_start: float
+    hours_end: float
+
+    def growth(self, hours: float, kcalls: float) -> Interval:
+        """Growth over ``hours`` hours in which ``kcalls`` thousand calls are served, with its interval."""
+        (vb, cbc), (_, vc) = self.covariance
+        value = self.per_hour.value * hours + self.per_1k_calls.value * kcalls
+        variance = max(hours * hours * vb + 2.0 * hours * kcalls * cbc + kcalls * kcalls * vc, 0.0)
+        half = self.quantile * math.sqrt(variance)
+        return Interval(value, value - half, value + half)
+
+    def night(self, calls_per_s: float, hours: float = 24.0) -> Interval:
+        return self.growth(hours, calls_per_s * hours * 3600.0 / 1000.0)
+
+    def predict(self, hours: float, kcalls: float) -> float:
+        return self.intercept + self.per_hour.value * hours + self.per_1k_calls.value * kcalls
+
+
+def andrews_lags(residuals: FloatArray) -> tuple[int, float]:
+    """Andrews' (1991) AR(1) plug-in bandwidth for the Bartlett kernel, and the lag-1 autocorrelation it used."""
+    n = len(residuals)
+    centred = residuals - residuals.mean()
+    denominator = float(np.dot(centred, centred))
+    rho = float(np.dot(centred[1:], centred[:-1]) / denominator) if denominator > 0 else 0.0
+    rho = min(max(rho, -0.97), 0.97)
+    alpha = 4.0 * rho * rho / ((1.0 - rho) ** 2 * (1.0 + rho) ** 2)
+    lags = math.ceil(1.1447 * (alpha * n) ** (1.0 / 3.0)) if alpha > 0 else 0
+    return min(max(lags, 1), max(n // 2, 1)), rho
+
+
+def calls_spread(hours: FloatArray, kcalls: FloatArray) -> float:
+    """How far cumulative calls stray from a straight line in time, as a share of their range (0: in lock step)."""
+    span = float(kcalls.max() - kcalls.min()) if len(kcalls) else 0.0
+    if span <= 0 or len(hours) < 3:
+        return 0.0
+    design = np.column_stack([np.ones_like(hours), hours])
+    coef, *_ = np.linalg.lstsq(design, kcalls, rcond=None)
+    return float(np.std(kcalls - design @ coef) / span)
+
+
+def fit_time_and_calls(
+    hours: npt.ArrayLike, kcalls: npt.ArrayLike, values: npt.ArrayLike, *, max_points: int, confidence: float
+) -> TimeAndCalls | None:
+    """The two-rate fit over finite points, or None when too few points or time and calls move in lock step."""
+    h = np.asarray(hours, dtype=np.float64)
+    c = np.asarray(kcalls, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(h) & np.isfinite(c) & np.isfinite(y)
+    h, c, y = h[keep], c[keep], y[keep]
+    if len(h) < MIN_POINTS:
+        return None
+    span = float(h.max() - h.min())
+    if span <= 0:
+        return None
+    width = span / max_points
+    if len(h) > max_points:
+        hb, yb = bin_medians(h, y, width)
+        _, cb = bin_medians(h, c, width)
+        h, c, y = hb, cb, yb
+    if len(h) < MIN_POINTS or calls_spread(h, c) < MIN_SPREAD:
+        return None
+    design = sm.add_constant(np.column_stack([h, c]), has_constant="add")
+    ols = sm.OLS(y, design).fit()
+    lags, rho = andrews_lags(np.asarray(ols.resid, dtype=np.float64))
+    robust = sm.OLS(y, design).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
+    cov = np.asarray(robust.cov_params(), dtype=np.float64)
+    n_eff = len(h) * (1.0 - rho) / (1.0 + rho) if rho > 0 else float(len(h))
+    quantile = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, max(n_eff - 3.0, 1.0)))
+    params = np.asarray(robust.params, dtype=np.float64)
+
+    def interval(index: int) -> Interval:
+        half = quantile * math.sqrt(max(cov[index, index], 0.0))
+        return Interval(float(params[index]), float(params[index] - half), float(params[index] + half))
+
+    return TimeAndCalls(
+        intercept=float(params[0]),
+        per_hour=interval(1),
+        per_1k_calls=interval(2),
+        covariance=((float(cov[1, 1]), float(cov[1, 2])), (float(cov[2, 1]), float(cov[2, 2]))),
+        quantile=quantile,
+        points=len(h),
+        effective_points=n_eff,
+        autocorrelation=rho,
+        lags=lags,
+        hours_start=float(h.min()),
+        hours_end=float(h.max()),
+    )
