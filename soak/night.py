@@ -20,7 +20,7 @@ import numpy as np
 
 from soak.context import BoolArray, FloatArray, GateContext
 from soak.formatting import SECONDS_PER_HOUR, fmt_duration, fmt_interval, fmt_num
-from soak.projection import Interval, TimeAndCalls, fit_time_and_calls
+from soak.projection import MAX_POINTS, Interval, TimeAndCalls, fit_time_and_calls
 from soak.stats import fit_trend
 from soak.verdict import Criterion, Status
 
@@ -64,7 +64,7 @@ def fit_night(ctx: GateContext, values: FloatArray, mask: BoolArray) -> TimeAndC
         ctx.t[mask] / SECONDS_PER_HOUR,
         kcalls(ctx)[mask],
         values[mask],
-        max_points=ctx.thresholds.trend_max_points,
+        max_points=MAX_POINTS,
         confidence=1.0 - ctx.thresholds.alpha,
     )
 
