@@ -99,7 +99,7 @@ report: $(STAMP) ## re-render and re-judge a soak run folder (RUN=reports/<run-i
 	@test -n "$(RUN)" || { echo "usage: make report RUN=reports/<run-id>" >&2; exit 2; }
 	$(BIN)/autodocs-soak report $(RUN)
 
-verdicts: $(STAMP) ## 6-minute soaks of leaking and healthy test servers; each leak must break its criterion, a compressed night must tell a leak per call from one per hour (~15 min)
+verdicts: $(STAMP) ## 6-minute soaks of leaking and healthy test servers; each leak must break its criterion, a compressed night must tell a leak per call from one per hour (~13 min)
 	$(BIN)/python -m pytest -m verdicts tests/verdicts $(PYTEST_ARGS)
 
 calibrate: $(STAMP) ## gate calibration: false alarms and detection limits on synthetic series; table in notes/gate-calibration.md
