@@ -43,7 +43,7 @@ from mcp_locust.rude_rates import RUDE_CLASSES, scaled_rude_args
 from mcp_locust.workload import DEFAULT_MIX
 from pypi_mock.admin import get_stats, set_faults
 from soak.allocations import fetch_snapshot
-from soak.compress import SCALED_SETTINGS, Compression, CompressionError
+from soak.compress import Compression, CompressionError
 from soak.context import warmup_seconds
 from soak.durations import format_duration
 from soak.probe import PROBE_INTERVAL_S, PROBE_JSONL, PROBE_TIMEOUT_S, NewcomerProbe, ProbeTarget
@@ -522,7 +522,7 @@ class SoakRun:
             "compress": self.config.compression.describe(
                 self.config.duration_s,
                 self.pace_plan,
-                [o for o in self.overrides if o.key in SCALED_SETTINGS],
+                self.overrides,
                 external=self.config.external,
             )
             if self.config.compression.active

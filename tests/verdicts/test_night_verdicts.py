@@ -13,20 +13,14 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.processes import VENV_BIN, ManagedProcess, start_process
+from tests.support.processes import ManagedProcess, start_process
+from tests.verdicts.test_gate_verdicts import DURATION_S, REPORTS, RUN_LIMIT_S, SOAK, TARGETS
 
 pytestmark = [pytest.mark.verdicts, pytest.mark.timeout(1200)]
-
-SOAK = str(VENV_BIN / "autodocs-soak")
-TARGETS = Path(__file__).resolve().parents[1] / "support" / "gate_targets.py"
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
-DURATION_S = 360
-RUN_LIMIT_S = DURATION_S + 240
 MB = 1e6
 CALL_LEAK_KB = 4.0
 HOUR_LEAK_MIB = 600.0
