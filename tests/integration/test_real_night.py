@@ -201,27 +201,38 @@ def test_a_five_megabyte_body_is_answered_413_not_reset(mock_url: str, tmp_path:
     assert still.code == "ok"
 
 
-async def _duplicate_pair(
-    client: httpx2.AsyncClient, url: str, headers: dict[str, str], rid: int, name: str
-) -> tuple[int, int]:
-    body = call_body(rid, "get_package_docs", {"package_name": name})
-    first = asyncio.ensure_future(client.post(url, json=body, headers=headers))
-    await asyncio.sleep(0.1)  # the slow upstream (300 ms) keeps the first in flight; the second follows it
-    second = await client.post(url, json=body, headers=headers)
-    answered = await first
-    assert answered.json()["id"] == rid and "result" in answered.json(), answered.text[:300]
-    return second.status_code, second.json()["error"]["code"]
+DUPLICATE_LATENCY_MS = 1000
+
+
+async def _duplicate_batch(
+    client: httpx2.AsyncClient, base_url: str, headers: dict[str, str], ids_and_names: list[tuple[int, str]]
+) -> list[tuple[int, int]]:
+    """Sends each first call, waits until the server reports all of them in flight, then sends each duplicate.
+
+    The slow upstream keeps the firsts in flight for a second after the server has them, so the duplicates meet
+    them there however loaded the machine is; the wait is on the server's own gauge, not on a guess of how long
+    sending takes.
+    """
+    url = f"{base_url}/mcp"
+    bodies = [call_body(rid, "get_package_docs", {"package_name": name}) for rid, name in ids_and_names]
+    firsts = [asyncio.ensure_future(client.post(url, json=body, headers=headers)) for body in bodies]
+    await eventually(
+        lambda: metrics(base_url)["requests"]["in_flight"] >= len(bodies), what="every first call in flight"
+    )
+    seconds = await asyncio.gather(*(client.post(url, json=body, headers=headers) for body in bodies))
+    for (rid, _), answered in zip(ids_and_names, await asyncio.gather(*firsts), strict=True):
+        assert answered.json()["id"] == rid and "result" in answered.json(), answered.text[:300]
+    return [(second.status_code, second.json().get("error", {}).get("code", 0)) for second in seconds]
 
 
 async def test_a_duplicate_in_flight_id_is_refused_while_the_first_is_answered_and_leaves_nothing_behind(
     mock_url: str, tmp_path: Path
 ) -> None:
     server = start_server(tmp_path, mock_url, shipped=True, AUTODOCS_RATE_LIMIT_RPM="1000000")
-    set_faults(mock_url, {"latency_ms": 300, "match": "dup-slow-*"})
+    set_faults(mock_url, {"latency_ms": DUPLICATE_LATENCY_MS, "match": "dup-slow-*"})
     try:
         with McpHttp(server.base_url) as session:
             headers = {**MCP_HEADERS, **session.session_headers()}
-            url = f"{server.base_url}/mcp"
             async with httpx2.AsyncClient(timeout=30, trust_env=False) as client:
 
                 async def one_pass(offset: int) -> list[tuple[int, int]]:
@@ -229,12 +240,8 @@ async def test_a_duplicate_in_flight_id_is_refused_while_the_first_is_answered_a
                     stays behind between passes is what the pairs left, not what the cache remembers."""
                     out: list[tuple[int, int]] = []
                     for start in range(0, 200, 20):
-                        out += await asyncio.gather(
-                            *(
-                                _duplicate_pair(client, url, headers, offset + i, f"dup-slow-{i}")
-                                for i in range(start, start + 20)
-                            )
-                        )
+                        batch = [(offset + i, f"dup-slow-{i}") for i in range(start, start + 20)]
+                        out += await _duplicate_batch(client, server.base_url, headers, batch)
                     assert session.call("refresh_cache").code == "ok"
                     return out
 
