@@ -6,6 +6,14 @@ the nominal rate (the run's own calls/s ÷ K, or ``--project-rate``) over ``nigh
 against the per-night budget (the allowance × ``night_hours``) decides: all of it inside HOLDS, all of it above
 BREAKS, otherwise inconclusive with roughly how long a run would need.
 
+Which hours a night's time-driven growth takes depends on whose clocks ran fast. When the runner scaled our
+server's timers (``clocks_scaled``), a real night's expiries, reaps and prunes all happened in ``night_hours / K`` of
+this run, so that is the time the per-hour rate is carried over. A mechanism nothing scaled (a timer in a library,
+growth per wall-clock second) would be projected K× too small that way, so the wall-clock reading (the per-hour
+rate over the full ``night_hours``) is kept beside it: a night HOLDS only if that reading does not show growth above
+the budget either, and BREAKS only if both readings are above it. What a 2-hour run cannot do is bound wall-clock
+growth as tightly as a real night: that interval is reported, and README says so.
+
 The backtest checks the projection machinery against the run itself: on a run of ``backtest_min_hours`` or more,
 each resource's fit over the first half of its span projects the run's own end, beside what was measured there.
 """
@@ -29,6 +37,17 @@ KCALLS = 1000.0
 
 def compressed(ctx: GateContext) -> bool:
     return ctx.run.meta.compress > 1.0 and ctx.run.samples.has("calls_total")
+
+
+def clocks_scaled(ctx: GateContext) -> bool:
+    """Whether the run divided the server's own timers by K (``run.json`` → ``compress.scaled_settings``).
+
+    Then a real night's time-driven growth is what ``night_hours / K`` of this run's hours add: every TTL expiry,
+    reap, prune and breaker cycle of the night happened in them. An external target's timers are its own, so its
+    hours are real hours and the whole ``night_hours`` are projected.
+    """
+    raw = ctx.run.meta.raw.get("compress")
+    return isinstance(raw, dict) and bool(raw.get("scaled_settings"))
 
 
 def kcalls(ctx: GateContext) -> FloatArray:
@@ -104,7 +123,11 @@ def judge_night(
     if fit is None or rate is None:
         return None
     hours = ctx.thresholds.night_hours
-    night = fit.night(rate, hours)
+    night_kcalls = rate * hours * SECONDS_PER_HOUR / KCALLS
+    scaled = clocks_scaled(ctx)
+    time_hours = hours / ctx.run.meta.compress if scaled else hours
+    night = fit.growth(time_hours, night_kcalls)
+    wall = fit.growth(hours, night_kcalls)
     proj = {
         "hours": hours,
         **night.to_dict(),
@@ -112,23 +135,37 @@ def judge_night(
         "budget": budget,
         "within_budget": night.high <= budget,
         "calls_per_s": rate,
+        "time_hours": time_hours,
+        "wall_clock": wall.to_dict() if scaled else None,
     }
     span = fit.hours_end - fit.hours_start
     th = ctx.thresholds
-    resolution = evidence.quantum * hours / span if evidence.quantum > 0 and span > 0 else 0.0
+    resolution = evidence.quantum * time_hours / span if evidence.quantum > 0 and span > 0 else 0.0
     steps = evidence.observed_growth / evidence.quantum if evidence.quantum > 0 else math.inf
+    wall_text = (
+        f"; if it followed the wall clock instead (a mechanism nothing scaled), {fmt_num(wall.value, True)} {unit} "
+        f"(CI {fmt_interval(wall.low, wall.high)})"
+        if scaled
+        else ""
+    )
     if night.high <= budget and resolution > budget:
         status = Status.INCONCLUSIVE
         why = (
             f"within budget, but one step over a {fmt_duration(span * SECONDS_PER_HOUR)} span already projects to "
-            f"{fmt_num(resolution)} {unit}; a run about {fmt_duration(evidence.quantum * hours / budget * 3600)} "
+            f"{fmt_num(resolution)} {unit}; a run about {fmt_duration(evidence.quantum * time_hours / budget * 3600)} "
             "long would decide"
+        )
+    elif night.high <= budget and wall.low > budget:
+        status = Status.INCONCLUSIVE
+        why = (
+            "within budget if the growth follows the server's scaled clocks, but above it if it follows the wall "
+            f"clock; a plain soak about {needed(wall, budget, span)} long decides"
         )
     elif night.high <= budget:
         status, why = Status.HELD, "the whole interval is within the night's budget"
-    elif night.low > budget and evidence.sustained and steps >= th.min_leak_steps:
+    elif min(night.low, wall.low) > budget and evidence.sustained and steps >= th.min_leak_steps:
         status, why = Status.BROKEN, "the whole interval is above the night's budget"
-    elif night.low > budget:
+    elif min(night.low, wall.low) > budget:
         status = Status.INCONCLUSIVE
         why = (
             "above the night's budget, but the growth "
@@ -145,7 +182,8 @@ def judge_night(
     )
     reason = (
         f"{why}: {fmt_num(night.value, True)} {unit} (CI {fmt_interval(night.low, night.high)}) over a real "
-        f"{hours:g}-hour night {rate_text}, budget {fmt_num(budget)} {unit}; fitted on time and calls together over "
+        f"{hours:g}-hour night {rate_text}, budget {fmt_num(budget)} {unit}{wall_text}; fitted on time and calls "
+        "together over "
         f"{fmt_duration(span * SECONDS_PER_HOUR)} ({fit.points} points, ~{fit.effective_points:.0f} independent, "
         f"{fit.lags} Newey–West lags)"
     )

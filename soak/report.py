@@ -120,11 +120,18 @@ def projection_rows(verdict: Verdict) -> list[tuple[str, str, str, str]]:
         unit = str(p.get("unit", ""))
         rates = ""
         if c.per_hour and c.per_1k_calls:
+            time_hours = float(p.get("time_hours", p["hours"]))
             rates = (
-                f" = {fmt_num(c.per_hour['value'], True)} {unit}/h × {float(p['hours']):g} h + "
+                f" = {fmt_num(c.per_hour['value'], True)} {unit}/h × {time_hours:.3g} h of this run's clock + "
                 f"{fmt_num(c.per_1k_calls['value'], True)} {unit}/1k calls × the night's calls at "
                 f"{fmt_num(float(p['calls_per_s']))} calls/s"
             )
+            wall = p.get("wall_clock")
+            if isinstance(wall, dict):
+                rates += (
+                    f"; on the wall clock (× {float(p['hours']):g} h): {fmt_num(float(wall['value']), True)} {unit} "
+                    f"(CI {fmt_interval(float(wall['low']), float(wall['high']))})"
+                )
         rows.append(
             (
                 c.name,

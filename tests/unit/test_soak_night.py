@@ -41,8 +41,18 @@ def _calls(duration_s: float) -> Any:
     return lambda t: np.cumsum(rps(t))
 
 
-def _night(tmp_path: Path, duration_s: float, *, delivered: float = 1.0, **series: Any) -> dict[str, Any]:
-    compress = {"k": K, "pace_plan": [list(s) for s in _plan(duration_s).steps], "levels": [2 - 1 / K, 1 / K]}
+SCALED = [{"key": "AUTODOCS_INDEX_TTL", "value": "300", "shipped": "3600", "reason": "--compress 12"}]
+
+
+def _night(
+    tmp_path: Path, duration_s: float, *, delivered: float = 1.0, scaled: bool = False, **series: Any
+) -> dict[str, Any]:
+    compress = {
+        "k": K,
+        "pace_plan": [list(s) for s in _plan(duration_s).steps],
+        "levels": [2 - 1 / K, 1 / K],
+        "scaled_settings": SCALED if scaled else [],
+    }
     run_dir = write_synthetic_run(
         tmp_path / "run", duration_s=duration_s, users=USERS, pace_per_user_s=PACE, rps=_rps(duration_s, delivered),
         compress=compress, **series,
@@ -73,6 +83,28 @@ def test_memory_that_grows_with_uptime_is_put_on_hours(tmp_path: Path) -> None:
     assert memory.status == "broken", memory.reason
     assert _inside(memory.per_hour, 5.0) and _inside(memory.per_1k_calls, 0.0), (memory.per_hour, memory.per_1k_calls)
     assert memory.projection_24h is not None and _inside(memory.projection_24h, 5.0 * 24)
+
+
+def test_growth_per_hour_on_scaled_clocks_is_carried_over_the_nights_share_of_the_run(tmp_path: Path) -> None:
+    memory = _night(tmp_path, 7200.0, scaled=True, rss=combine(150 * MB, linear(60 * MB), noise(0.2 * MB)))["memory"]
+    assert memory.status == "broken", memory.reason
+    projection = memory.projection_24h
+    assert projection is not None and projection["time_hours"] == pytest.approx(24 / K)
+    assert _inside(projection, 60.0 * 24 / K) and _inside(projection["wall_clock"], 60.0 * 24), projection
+
+
+def test_growth_within_budget_on_scaled_clocks_but_over_it_on_the_wall_clock_is_not_held(tmp_path: Path) -> None:
+    # 5 MB/h of this run: 10 MB over the 2 h that hold a real night's timers, 120 MB if it followed the wall clock.
+    memory = _night(tmp_path, 7200.0, scaled=True, rss=combine(150 * MB, linear(5 * MB), noise(0.05 * MB)))["memory"]
+    projection = memory.projection_24h
+    assert projection is not None and projection["high"] <= projection["budget"] < projection["wall_clock"]["low"]
+    assert memory.status == "inconclusive" and "wall clock" in memory.reason, memory.reason
+
+
+def test_flat_resources_on_scaled_clocks_hold_a_two_hour_night(tmp_path: Path) -> None:
+    criteria = _night(tmp_path, 7200.0, scaled=True)
+    for name in ("memory", "file descriptors", "threads"):
+        assert criteria[name].status == "held", (name, criteria[name].reason)
 
 
 def test_flat_resources_hold_a_two_hour_night_with_every_projection_in_budget(tmp_path: Path) -> None:
