@@ -25,7 +25,7 @@ CALIBRATE_ARGS ?=
 LOCUST_ARGS ?=
 WORKERS ?= 2
 
-.PHONY: help venv test conformance bench bench-compare stress lint fmt mock serve locust burst locust-dist soak night report verdicts calibrate clean
+.PHONY: help venv test conformance bench bench-compare stress lint fmt mock serve locust burst locust-dist soak night report verdicts calibrate calibrate-night clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -104,6 +104,10 @@ verdicts: $(STAMP) ## 6-minute soaks of leaking and healthy test servers; each l
 
 calibrate: $(STAMP) ## gate calibration: false alarms and detection limits on synthetic series; table in notes/gate-calibration.md
 	$(BIN)/python -m soak.calibrate $(CALIBRATE_ARGS)
+
+calibrate-night: $(STAMP) ## the night's interval on real noise: RUNS="reports/<run> ..." (2-hour soaks); exit 1 if the shipped inflation is short
+	@test -n "$(RUNS)" || { echo "usage: make calibrate-night RUNS=reports/<run>" >&2; exit 2; }
+	$(BIN)/python -m soak.calibrate_night $(RUNS)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
