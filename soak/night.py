@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from mcp_locust.pace_plan import PacePlan
+from mcp_locust.results import read_history_totals
 from soak.context import BoolArray, FloatArray, GateContext
 from soak.formatting import SECONDS_PER_HOUR, fmt_duration, fmt_interval, fmt_num
 from soak.projection import MAX_POINTS, Interval, TimeAndCalls, fit_time_and_calls
@@ -204,30 +206,28 @@ def needed(night: Interval, budget: float, span_h: float) -> str:
 
 
 def judge_pacing(ctx: GateContext) -> list[Criterion]:
-    """Each load level's delivered calls/s against what the plan asked of the polite users (fault windows out)."""
+    """Each load level's delivered polite calls/s against what the plan asked of the polite users (fault windows
+    out). The polite users' tool calls are read from Locust's per-name history, so the rude clients, which come
+    on top and outnumber the polite calls at the quiet level, cannot hide a shortfall there; a run folder without
+    that history falls back to every request Locust counted, and says so."""
     if ctx.run.meta.compress <= 1.0:
         return []
     name, group = "pacing", "degradation"
     raw = ctx.run.meta.raw.get("compress")
-    plan = raw.get("pace_plan") if isinstance(raw, dict) else None
+    steps = raw.get("pace_plan") if isinstance(raw, dict) else None
     users, pace = ctx.run.meta.users, ctx.run.meta.pace_per_user_s
     threshold = f"each level ≥ ×{ctx.thresholds.min_pacing_ratio:g} of its planned polite calls/s"
-    if (
-        not isinstance(plan, list)
-        or not plan
-        or users is None
-        or pace is None
-        or not ctx.run.samples.has("calls_total")
-    ):
-        reason = "run.json has no pace plan or the samples no calls_total: cannot tell whether the night played K×"
+    plan = _pace_plan(steps)
+    calls, counted = polite_calls(ctx)
+    if plan is None or users is None or pace is None or calls is None:
+        reason = "run.json has no pace plan or the run no call counts: cannot tell whether the night played K×"
         return [Criterion(name, Status.INCONCLUSIVE, "not measured", threshold, reason, group)]
-    level = _level_per_sample(ctx.t, plan)
-    calls = kcalls(ctx) * KCALLS
+    level = np.array([plan.multiplier_at(x) for x in ctx.t])
     rate = np.full_like(calls, np.nan)
     rate[1:] = np.diff(calls) / np.maximum(np.diff(ctx.t), 1e-9)
     usable = (ctx.t >= ctx.warmup_s) & ~ctx.in_fault_or_recovery & np.isfinite(rate)
     parts, worst_ratio = [], math.inf
-    for multiplier in sorted({float(m) for m in level[np.isfinite(level)]}, reverse=True):
+    for multiplier in sorted({float(m) for m in level}, reverse=True):
         at = usable & (level == multiplier)
         if int(at.sum()) < ctx.thresholds.degradation_min_samples:
             continue
@@ -241,20 +241,44 @@ def judge_pacing(ctx: GateContext) -> list[Criterion]:
         return [Criterion(name, Status.INCONCLUSIVE, "too few samples", threshold, reason, group)]
     status = Status.HELD if worst_ratio >= ctx.thresholds.min_pacing_ratio else Status.BROKEN
     reason = (
-        "median calls/s per level, outside fault windows and their recovery, beside the polite users' plan (the rude "
-        "clients come on top)"
+        f"median {counted} per second at each level, outside fault windows and their recovery, beside the polite "
+        "users' plan"
         + ("" if status is Status.HELD else f"; the machine did not pace K={ctx.run.meta.compress:g}: use a smaller K")
     )
     return [Criterion(name, status, "; ".join(parts), threshold, reason, group)]
 
 
-def _level_per_sample(t: FloatArray, plan: list[Any]) -> FloatArray:
-    steps = sorted((float(s[0]), float(s[1])) for s in plan if isinstance(s, list | tuple) and len(s) == 2)
-    offsets = np.array([s[0] for s in steps])
-    levels = np.array([s[1] for s in steps])
-    index = np.searchsorted(offsets, t, side="right") - 1
-    result: FloatArray = np.where(index >= 0, levels[np.clip(index, 0, None)], np.nan)
-    return result
+LOCUST_HISTORY = ("locust", "locust_stats_history.csv")
+"""Where the runner has Locust write its per-second history (``--csv-full-history``), inside the run folder."""
+POLITE_PREFIX = "tools/call "
+"""The polite users' tool calls, the only requests the pace plan schedules (the rude rows start ``rude:``)."""
+
+
+def polite_calls(ctx: GateContext) -> tuple[FloatArray | None, str]:
+    """Cumulative polite tool calls at each sample, from Locust's history when the run folder has it, else every
+    request Locust counted (``calls_total``); and what was counted, for the reason."""
+    path = ctx.run.run_dir.joinpath(*LOCUST_HISTORY) if ctx.run.run_dir is not None else None
+    if path is not None and path.is_file() and ctx.run.samples.has("wall"):
+        history = read_history_totals(path, lambda row: row.startswith(POLITE_PREFIX))
+        if len(history) >= 2:
+            stamps = np.array([h[0] for h in history], dtype=np.float64)
+            totals = np.array([h[1] for h in history], dtype=np.float64)
+            wall = ctx.run.samples.col("wall")
+            inside = np.isfinite(wall) & (wall >= stamps[0]) & (wall <= stamps[-1])
+            calls: FloatArray = np.where(inside, np.interp(wall, stamps, totals), np.nan)
+            return calls, "polite tool calls (Locust's per-name history)"
+    if not ctx.run.samples.has("calls_total"):
+        return None, ""
+    return kcalls(ctx) * KCALLS, "requests of every client, the rude ones included (no per-name history)"
+
+
+def _pace_plan(steps: object) -> PacePlan | None:
+    if not isinstance(steps, list) or not steps:
+        return None
+    try:
+        return PacePlan(tuple(sorted((float(s[0]), float(s[1])) for s in steps)))
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

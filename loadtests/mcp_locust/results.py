@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,26 @@ def stats_path(prefix: Path | str) -> Path:
 
 def failures_path(prefix: Path | str) -> Path:
     return Path(f"{prefix}_failures.csv")
+
+
+def history_path(prefix: Path | str) -> Path:
+    return Path(f"{prefix}_stats_history.csv")
+
+
+def read_history_totals(path: Path, include: Callable[[str], bool]) -> list[tuple[float, int]]:
+    """(Locust timestamp, cumulative requests summed over the named rows ``include`` accepts), per second.
+
+    Needs ``--csv-full-history`` (a row per name every second, not only "Aggregated"); seconds with no accepted
+    row are left out rather than counted as zero.
+    """
+    totals: dict[float, int] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            stamp, name = _number(row.get("Timestamp")), row.get("Name") or ""
+            count = _number(row.get("Total Request Count"))
+            if name != AGGREGATED and include(name) and not (math.isnan(stamp) or math.isnan(count)):
+                totals[stamp] = totals.get(stamp, 0) + int(count)
+    return sorted(totals.items())
 
 
 def read_stats(prefix: Path | str) -> dict[str, StatsRow]:

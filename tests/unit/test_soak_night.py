@@ -14,7 +14,7 @@ from soak.compress import Compression
 from soak.gate import judge
 from soak.rundir import load_run
 from soak.thresholds import Thresholds
-from tests.support.synthetic_run import MB, combine, linear, noise, write_synthetic_run
+from tests.support.synthetic_run import MB, START_EPOCH, combine, linear, noise, write_synthetic_run
 
 K = 12.0
 USERS, NOMINAL_PACE = 8, 2.0
@@ -124,6 +124,45 @@ def test_one_thread_started_late_in_a_short_run_is_not_called_a_leak(tmp_path: P
 def test_a_flat_counter_on_a_run_too_short_to_see_one_step_is_not_held(tmp_path: Path) -> None:
     threads = _night(tmp_path, 3600.0)["threads"]
     assert threads.status == "inconclusive" and "one step" in threads.reason, threads.reason
+
+
+def _write_locust_history(run_dir: Path, duration_s: float, polite: Any, rude_per_s: float) -> None:
+    """Locust's per-name history: the polite tool calls at ``polite(t)`` calls/s, and a rude row on top."""
+    t = np.arange(0.0, duration_s + 1.0)
+    polite_total = np.cumsum(polite(t))
+    lines = ["Timestamp,Name,Total Request Count"]
+    for second, total in zip(t, polite_total, strict=True):
+        stamp = int(START_EPOCH + second)
+        lines += [
+            f"{stamp},tools/call get_package_docs,{int(total)}",
+            f"{stamp},rude: abort initialize,{int(rude_per_s * second)}",
+            f"{stamp},Aggregated,{int(total + rude_per_s * second)}",
+        ]
+    (run_dir / "locust").mkdir(exist_ok=True)
+    (run_dir / "locust" / "locust_stats_history.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("quiet_delivered", [1.0, 0.5])
+def test_pacing_counts_the_polite_calls_so_rude_clients_cannot_hide_a_short_quiet_level(
+    tmp_path: Path, quiet_delivered: float
+) -> None:
+    duration = 3600.0
+    plan = _plan(duration)
+
+    def polite(t: np.ndarray) -> np.ndarray:
+        levels = np.array([plan.multiplier_at(x) for x in t])
+        return USERS * PACE * levels * np.where(levels < 1, quiet_delivered, 1.0)
+
+    rude = 45.0  # the rude clients' requests at K=12: more than the quiet level's 16 polite calls/s
+    compress = {"k": K, "pace_plan": [list(s) for s in plan.steps], "levels": [2 - 1 / K, 1 / K]}
+    run_dir = write_synthetic_run(
+        tmp_path / "run", duration_s=duration, users=USERS, pace_per_user_s=PACE,
+        rps=lambda t: polite(t) + rude, compress=compress,
+    )  # fmt: skip
+    _write_locust_history(run_dir, duration, polite, rude)
+    pacing = next(c for c in judge(load_run(run_dir), Thresholds()).criteria if c.name == "pacing")
+    assert "per-name history" in pacing.reason, pacing.reason
+    assert pacing.status == ("held" if quiet_delivered == 1.0 else "broken"), pacing.figure
 
 
 def test_a_machine_that_cannot_pace_the_busy_blocks_breaks_the_pacing_criterion(tmp_path: Path) -> None:
