@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # recently used idle session makes way for its new one.
     max_sessions_per_client: Annotated[int, Ge(0), Le(1_000_000)] = 0
     max_request_bytes: Annotated[int, Ge(1024), Le(1024 * MIB)] = MIB
+    # Requests one session may have open at once (answered or still queued for the session's dispatcher); beyond it
+    # a request gets 429 with Retry-After instead of waiting in memory without a bound.
+    max_requests_per_session: Annotated[int, Ge(1), Le(100_000)] = 64
     # Slow clients: how long a connection may take to send its request headers, and then its request body.
     http_header_timeout: Annotated[float, Gt(0), Le(3600)] = 10.0
     http_body_timeout: Annotated[float, Gt(0), Le(3600)] = 30.0

@@ -312,5 +312,6 @@ def build_http_app(server: MCPServer[Any], state: ServerState) -> ASGIApp:
     sessions = SdkSessions(server.session_manager)
     table = SessionTable(settings.max_sessions, settings.sessions_per_client)
     state.sessions_open = lambda: len(sessions.live())
-    state.session_stats = table.stats
-    return Gate(SessionGate(starlette_app, table, sessions), state, settings.http_token)
+    gate = SessionGate(starlette_app, table, sessions, settings.max_requests_per_session)
+    state.session_stats = gate.stats
+    return Gate(gate, state, settings.http_token)

@@ -337,6 +337,16 @@ def render_prometheus(snapshot: Mapping[str, Any]) -> str:
         "New sessions refused with 503 because every candidate session was busy.",
         snapshot.get("sessions_refused_total", 0),
     )
+    out.gauge(
+        "autodocs_session_requests_open",
+        "Requests the sessions hold open (dispatched or queued); AUTODOCS_MAX_REQUESTS_PER_SESSION bounds each.",
+        snapshot.get("requests_open", 0),
+    )
+    out.counter(
+        "autodocs_session_requests_refused_total",
+        "Requests answered 429 because their session already had its bound of requests open.",
+        snapshot.get("requests_refused_total", 0),
+    )
     out.gauge("autodocs_ready", "1 when the server is ready to serve.", bool(snapshot.get("ready", False)))
     out.gauge("autodocs_draining", "1 while a graceful shutdown drains calls.", bool(snapshot.get("draining", False)))
     python = snapshot.get("python", {})

@@ -31,6 +31,8 @@ BODY_SCOPE_KEY: Final = "autodocs.body"
 """Where ``http.Gate`` leaves the request body it has read, for this wrapper to read the JSON-RPC ids from."""
 SESSION_HEADER: Final = b"mcp-session-id"
 INVALID_REQUEST: Final = -32600
+REQUESTS_RETRY_AFTER_S: Final = 1
+"""A session at its bound of open requests: the server answers hundreds a second, so one second frees many."""
 MAX_IDS_PER_BODY: Final = 100
 """A batch (2025-03-26 clients) longer than this is left for the SDK to judge; its ids are not tracked."""
 
@@ -47,6 +49,22 @@ class SdkSessions:
     def live(self) -> dict[str, Any]:
         instances: dict[str, Any] = getattr(self._manager, "_server_instances", {})
         return instances
+
+    def requests_open(self, session_id: str) -> int:
+        """Requests of a session the SDK still holds a stream for: dispatched or queued, answered or not.
+
+        A client that gives up on a call closes its connection, and the HTTP handler returns, but the SDK keeps the
+        request queued for the session's serial dispatcher until it has been answered (measured: 1,994 streams open
+        after 2,000 aborted calls, while no HTTP request was in flight); this is the count that grows.
+        """
+        transport = self.live().get(session_id)
+        streams = getattr(transport, "_request_streams", None)
+        return len(streams) if isinstance(streams, dict) else 0
+
+    def requests_open_total(self) -> int:
+        return sum(
+            len(s) for t in list(self.live().values()) if isinstance(s := getattr(t, "_request_streams", None), dict)
+        )
 
     def end(self, session_id: str) -> bool:
         """End an idle session as its idle timeout would; False when the SDK no longer holds it."""
@@ -111,11 +129,23 @@ def opens_session(body: bytes | None) -> bool:
 class SessionGate:
     """Session admission with eviction, ``Retry-After`` on 503, and duplicate-id refusal for ``/mcp``."""
 
-    def __init__(self, app: ASGIApp, table: SessionTable, sessions: SdkSessions) -> None:
+    def __init__(
+        self, app: ASGIApp, table: SessionTable, sessions: SdkSessions, max_requests_per_session: int = 64
+    ) -> None:
         self._app = app
         self._table = table
         self._sessions = sessions
+        self._max_requests = max_requests_per_session
         self._in_flight: set[tuple[str, str]] = set()
+        self.requests_refused = 0
+
+    def stats(self) -> dict[str, int]:
+        return {
+            **self._table.stats(),
+            "requests_open": self._sessions.requests_open_total(),
+            "requests_per_session_max": self._max_requests,
+            "requests_refused_total": self.requests_refused,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope.get("path", "").startswith("/mcp"):
@@ -133,6 +163,19 @@ class SessionGate:
             body = {"jsonrpc": "2.0", "id": json.loads(duplicate), "error": error}
             log.info("duplicate_request_id", session=session_id[:16], request_id=duplicate[:64])
             await json_reply(send, 400, body, [])
+            return
+        # The gate's own count has no race (it rises before the app is awaited); the SDK's covers requests whose
+        # client has gone but which still wait for the session's dispatcher. Each sees a subset of the truth.
+        open_now = max(self._table.in_flight(session_id), self._sessions.requests_open(session_id))
+        if ids and open_now >= self._max_requests:
+            self.requests_refused += 1
+            message = (
+                f"this session already has {self._max_requests} requests open (AUTODOCS_MAX_REQUESTS_PER_SESSION); "
+                "wait for answers before sending more"
+            )
+            log.info("session_requests_refused", session=session_id[:16], limit=self._max_requests)
+            body = {"jsonrpc": "2.0", "id": json.loads(ids[0][1]), "error": {"code": -32000, "message": message}}
+            await json_reply(send, 429, body, [(b"retry-after", str(REQUESTS_RETRY_AFTER_S).encode())])
             return
         tracked = self._table.begin(session_id)
         self._in_flight.update(ids)

@@ -110,6 +110,11 @@ class SessionTable:
         entry.last_seen = self._clock()
         return True
 
+    def in_flight(self, session_id: str) -> int:
+        """HTTP requests of a session inside the app now (counted before the app sees them: no race)."""
+        entry = self._entries.get(session_id)
+        return entry.in_flight if entry is not None else 0
+
     def end(self, session_id: str) -> None:
         entry = self._entries.get(session_id)
         if entry is not None:

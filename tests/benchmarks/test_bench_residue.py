@@ -136,8 +136,14 @@ def idle_sessions_reaped(base_url: str) -> None:
 
 
 def in_flight_done(base_url: str) -> None:
-    """Aborted calls run on in the server after their client left; count once none is in flight."""
-    wait_until(lambda: metrics(base_url)["requests"]["in_flight"] == 0, 30.0, "aborted calls done")
+    """Aborted calls run on in the server after their client left, and some still wait for the session's
+    dispatcher when none is in flight (``requests_open`` counts those); count once both are zero."""
+
+    def done() -> bool:
+        snapshot = metrics(base_url)
+        return bool(snapshot["requests"]["in_flight"] == 0 and snapshot["requests_open"] == 0)
+
+    wait_until(done, 30.0, "aborted calls done")
 
 
 LIMITER_WINDOW_S = 60.0

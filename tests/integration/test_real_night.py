@@ -275,3 +275,39 @@ def test_an_expired_release_list_is_served_marked_stale_while_the_upstream_fails
     assert stale.code == "ok" and stale.structured["stale"] is True
     assert stale.structured["version"] == fresh.structured["version"]
     assert never_seen.code == "upstream_unavailable"
+
+
+async def test_a_session_at_its_bound_of_open_requests_gets_429_with_retry_after_and_is_served_again_once_answered(
+    mock_url: str, tmp_path: Path
+) -> None:
+    # Shipped defaults (64 requests per session); the rate limit is lifted because the row is about the session's
+    # bound, not the upstream's, and a slow upstream (1.5 s) keeps the first calls open while the rest arrive.
+    server = start_server(tmp_path, mock_url, shipped=True, AUTODOCS_RATE_LIMIT_RPM="1000000")
+    set_faults(mock_url, {"latency_ms": 1500, "match": "bound-slow-*"})
+    try:
+        with McpHttp(server.base_url) as session:
+            headers = {**MCP_HEADERS, **session.session_headers()}
+            url = f"{server.base_url}/mcp"
+            async with httpx2.AsyncClient(timeout=60, trust_env=False) as client:
+                replies = await asyncio.gather(
+                    *(
+                        client.post(url, json=call_body(i, "get_package_docs", {"package_name": f"bound-slow-{i}"}),
+                                    headers=headers)
+                        for i in range(100)
+                    )
+                )  # fmt: skip
+                again = await client.post(
+                    url, json=call_body(500, "get_package_docs", {"package_name": "requests"}), headers=headers
+                )
+            seen = metrics(server.base_url)
+    finally:
+        set_faults(mock_url, {})
+        server.stop()
+    refused = [r for r in replies if r.status_code == 429]
+    answered = [r for r in replies if r.status_code == 200]
+    assert len(answered) == 64 and len(refused) == 36, sorted(r.status_code for r in replies)
+    assert all(r.headers.get("retry-after") == "1" and r.json()["error"]["code"] == -32000 for r in refused)
+    assert all("result" in r.json() for r in answered)
+    assert again.status_code == 200 and "result" in again.json(), again.text[:300]
+    assert seen["requests_refused_total"] == 36 and seen["requests_per_session_max"] == 64
+    assert seen["requests_open"] == 0

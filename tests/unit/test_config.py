@@ -46,6 +46,7 @@ HARDENING_DEFAULTS = {
     "AUTODOCS_MEMORY_CACHE_ENTRIES": ("memory_cache_entries", 100_000),
     "AUTODOCS_MEMORY_CACHE_MB": ("memory_cache_mb", 0),
     "AUTODOCS_NOT_FOUND_TTL": ("not_found_ttl", 300.0),
+    "AUTODOCS_MAX_REQUESTS_PER_SESSION": ("max_requests_per_session", 64),
     "AUTODOCS_PRUNE_INTERVAL": ("prune_interval", 3600.0),
 }
 
@@ -76,6 +77,7 @@ OVERRIDES = {
     "AUTODOCS_HTTP_HOST": ("127.0.0.2", "127.0.0.2"),
     "AUTODOCS_HTTP_PORT": ("8123", 8123),
     "AUTODOCS_NOT_FOUND_TTL": ("25", 25.0),
+    "AUTODOCS_MAX_REQUESTS_PER_SESSION": ("8", 8),
     "AUTODOCS_PRUNE_INTERVAL": ("300", 300.0),
     "AUTODOCS_HTTP_TOKEN": ("s3cret-token-0123456789", "s3cret-token-0123456789"),
     "AUTODOCS_SESSION_IDLE_TIMEOUT": ("60", 60.0),
