@@ -30,10 +30,13 @@ DEFAULT_NIGHT_S: Final = 2 * 3600.0
 MAX_K: Final = 24.0
 """The highest K the runner accepts; whether a machine paces it is checked on the run (the ``pacing`` criterion)."""
 MAX_PEAK_CALLS_S: Final = 600.0
-"""Polite calls/s at the busiest level above which the runner refuses a K. Measured on the 2-core machines here: our
-server spent 34 % of one core at 288 warm calls/s (8 users × 36 calls/s), and a 1-hour night at K=12 delivered its
-busy level in full (415 calls/s against 368 planned polite, the rude clients on top; ``notes/night.md``). 600 is a
-margin above that, not a measured ceiling; the ``pacing`` criterion says whether a run really kept up."""
+"""Polite calls/s at the busiest level above which the runner refuses a K. Measured on the 2-core machines here: in
+the 1-hour night at K=12 our server's process took 11.9 %, 31 % and 50 % of a core at 62, 239 and 415 requests/s
+(quiet, K× and busy levels, rude clients included): 1.08 ms of CPU per request on one event loop, which cannot use
+the second core; Locust took ~0.45 ms per request. At the default 8 users × 2 calls/s, 600 allows K ≤ 19, whose busy
+level (~660 requests/s with the rude clients) extrapolates to ~77 % of the server's core; K=24 would be ~96 %.
+So the highest K two cores sustain is about 19, by that extrapolation (no sweep has been run); the ``pacing``
+criterion says whether a run really kept up."""
 BLOCKS: Final = 4
 """Busy, quiet, busy, quiet between the gate's comparison windows. Long blocks, not many short ones: memory wanders
 for minutes, and with the real RSS residuals of a 2-hour soak as noise the 24-hour projection's interval was ±9 MB
