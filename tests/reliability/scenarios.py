@@ -69,9 +69,22 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+CALLS_PER_SESSION = 50
+"""A burst comes from many clients: at most this many of its calls share one session, below the server's bound on
+a session's open requests (``AUTODOCS_MAX_REQUESTS_PER_SESSION``, 64 shipped), which these scenarios do not test."""
+
+
 async def burst(base_url: str, names: list[str], connections: int) -> list[ToolReply]:
-    async with AsyncMcpHttp(base_url, connections=connections) as mcp:
-        return list(await asyncio.gather(*(mcp.call("get_package_docs", {"package_name": n}) for n in names)))
+    """One ``get_package_docs`` per name, all at once, over ``connections`` connections in all, in name order."""
+    groups = [names[i : i + CALLS_PER_SESSION] for i in range(0, len(names), CALLS_PER_SESSION)]
+    per_session = max(1, -(-connections // max(len(groups), 1)))
+
+    async def one_client(group: list[str]) -> list[ToolReply]:
+        async with AsyncMcpHttp(base_url, connections=min(per_session, len(group))) as mcp:
+            return list(await asyncio.gather(*(mcp.call("get_package_docs", {"package_name": n}) for n in group)))
+
+    answered = await asyncio.gather(*(one_client(group) for group in groups))
+    return [reply for group in answered for reply in group]
 
 
 @dataclass
