@@ -86,9 +86,6 @@ class TimeAndCalls:
         half = self.quantile * math.sqrt(variance)
         return Interval(value, value - half, value + half)
 
-    def night(self, calls_per_s: float, hours: float = 24.0) -> Interval:
-        return self.growth(hours, calls_per_s * hours * 3600.0 / 1000.0)
-
     def predict(self, hours: float, kcalls: float) -> float:
         return self.intercept + self.per_hour.value * hours + self.per_1k_calls.value * kcalls
 

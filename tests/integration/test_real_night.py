@@ -17,7 +17,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
@@ -27,6 +26,7 @@ from pypi_mock.admin import set_faults
 from tests.reliability.harness import MCP_HEADERS, AsyncMcpHttp, McpHttp, ToolReply, call_body, initialize_body
 from tests.support.mcp_client import mcp_session
 from tests.support.processes import ManagedProcess, start_server
+from tests.support.serverstats import metrics
 from tests.support.waiting import eventually
 
 DEADLINE_S = 30.0
@@ -42,11 +42,6 @@ BAD_DAY = {
     "reset_rate": 0.02,
     "malformed_rate": 0.02,
 }
-
-
-def metrics(base_url: str) -> dict[str, Any]:
-    snapshot: dict[str, Any] = httpx2.get(f"{base_url}/metrics", params={"format": "json"}, timeout=10).json()
-    return snapshot
 
 
 async def _call_loop(
