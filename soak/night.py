@@ -80,13 +80,14 @@ def nominal_calls_per_s(ctx: GateContext) -> tuple[float | None, str]:
     return rate, f"at the nominal {fmt_num(rate)} calls/s (this run's ÷ {ctx.run.meta.compress:g})"
 
 
-def fit_night(ctx: GateContext, values: FloatArray, mask: BoolArray) -> TimeAndCalls | None:
+def fit_night(ctx: GateContext, values: FloatArray, mask: BoolArray, quantum: float) -> TimeAndCalls | None:
     return fit_time_and_calls(
         ctx.t[mask] / SECONDS_PER_HOUR,
         kcalls(ctx)[mask],
         values[mask],
         max_points=MAX_POINTS,
         confidence=1.0 - ctx.thresholds.alpha,
+        quantum=quantum,
     )
 
 
@@ -120,7 +121,7 @@ def judge_night(
     a four-minute run projects to thousands a night); and a flat counter holds only if one step over the span would
     still have projected within budget.
     """
-    fit = fit_night(ctx, values, mask)
+    fit = fit_night(ctx, values, mask, evidence.quantum)
     rate, rate_text = nominal_calls_per_s(ctx)
     if fit is None or rate is None:
         return None
@@ -142,7 +143,7 @@ def judge_night(
     }
     span = fit.hours_end - fit.hours_start
     th = ctx.thresholds
-    resolution = evidence.quantum * time_hours / span if evidence.quantum > 0 and span > 0 else 0.0
+    resolution = fit.resolution(time_hours, night_kcalls)
     steps = evidence.observed_growth / evidence.quantum if evidence.quantum > 0 else math.inf
     wall_text = (
         f"; if it followed the wall clock instead (a mechanism nothing scaled), {fmt_num(wall.value, True)} {unit} "
@@ -150,11 +151,11 @@ def judge_night(
         if scaled
         else ""
     )
-    if night.high <= budget and resolution > budget:
+    if resolution > budget and night.low <= budget:
         status = Status.INCONCLUSIVE
         why = (
             f"within budget, but one step over a {fmt_duration(span * SECONDS_PER_HOUR)} span already projects to "
-            f"{fmt_num(resolution)} {unit}; a run about {fmt_duration(evidence.quantum * time_hours / budget * 3600)} "
+            f"{fmt_num(resolution)} {unit}; a run about {fmt_duration(span * resolution / budget * SECONDS_PER_HOUR)} "
             "long would decide"
         )
     elif night.high <= budget and wall.low > budget:
@@ -285,7 +286,9 @@ def _pace_plan(steps: object) -> PacePlan | None:
 # the backtest: the first half projects the end
 
 
-def backtest(ctx: GateContext, values: FloatArray, mask: BoolArray, unit: str) -> dict[str, Any] | None:
+def backtest(
+    ctx: GateContext, values: FloatArray, mask: BoolArray, unit: str, quantum: float = 0.0
+) -> dict[str, Any] | None:
     """The run's own end projected from the first half of ``mask``'s span, beside the level measured there.
 
     Measured is the median of the last ``trend_max_points``-th of the span; projected is the first half's line (the
@@ -302,7 +305,7 @@ def backtest(ctx: GateContext, values: FloatArray, mask: BoolArray, unit: str) -
     measured = float(np.median(values[end]))
     t_end = float(np.median(ctx.t[end])) / SECONDS_PER_HOUR
     if compressed(ctx):
-        fit = fit_night(ctx, values, first)
+        fit = fit_night(ctx, values, first, quantum)
         if fit is None:
             return None
         calls = kcalls(ctx)

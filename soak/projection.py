@@ -61,6 +61,10 @@ class Interval:
     def to_dict(self) -> dict[str, float]:
         return {"value": self.value, "low": self.low, "high": self.high}
 
+    def at_least(self, half: float) -> Interval:
+        """This interval, widened to ``value ± half`` where it is narrower (a resolution floor)."""
+        return Interval(self.value, min(self.low, self.value - half), max(self.high, self.value + half))
+
 
 @dataclass(frozen=True)
 class TimeAndCalls:
@@ -77,14 +81,29 @@ class TimeAndCalls:
     lags: int
     hours_start: float
     hours_end: float
+    kcalls_span: float
+    quantum: float
 
     def growth(self, hours: float, kcalls: float) -> Interval:
-        """Growth over ``hours`` hours in which ``kcalls`` thousand calls are served, with its interval."""
+        """Growth over ``hours`` hours in which ``kcalls`` thousand calls are served, with its interval.
+
+        The interval is at least the fit's resolution: one ``quantum`` over the fitted span, carried to ``hours``
+        or to ``kcalls``, whichever projects further. A series flat to its quantum (RSS unchanged to the page for
+        half an hour) has zero residuals and so a zero HAC error, but growth below one step was not seen, not
+        ruled out.
+        """
         (vb, cbc), (_, vc) = self.covariance
         value = self.per_hour.value * hours + self.per_1k_calls.value * kcalls
         variance = max(hours * hours * vb + 2.0 * hours * kcalls * cbc + kcalls * kcalls * vc, 0.0)
         half = self.quantile * math.sqrt(variance)
-        return Interval(value, value - half, value + half)
+        return Interval(value, value - half, value + half).at_least(self.resolution(hours, kcalls))
+
+    def resolution(self, hours: float, kcalls: float) -> float:
+        """What one ``quantum`` over the fitted span projects to over ``hours`` and ``kcalls`` (0: no quantum)."""
+        span = self.hours_end - self.hours_start
+        by_time = hours / span if span > 0 else 0.0
+        by_calls = kcalls / self.kcalls_span if self.kcalls_span > 0 else 0.0
+        return self.quantum * max(by_time, by_calls)
 
     def predict(self, hours: float, kcalls: float) -> float:
         return self.intercept + self.per_hour.value * hours + self.per_1k_calls.value * kcalls
@@ -113,9 +132,19 @@ def calls_spread(hours: FloatArray, kcalls: FloatArray) -> float:
 
 
 def fit_time_and_calls(
-    hours: npt.ArrayLike, kcalls: npt.ArrayLike, values: npt.ArrayLike, *, max_points: int, confidence: float
+    hours: npt.ArrayLike,
+    kcalls: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    max_points: int,
+    confidence: float,
+    quantum: float = 0.0,
 ) -> TimeAndCalls | None:
-    """The two-rate fit over finite points, or None when too few points or time and calls move in lock step."""
+    """The two-rate fit over finite points, or None when too few points or time and calls move in lock step.
+
+    ``quantum`` is the smallest step the series can take (a page of RSS, one descriptor): each rate's interval is
+    at least one step over the fitted span of hours or of calls, and so is every projection (``growth``).
+    """
     h = np.asarray(hours, dtype=np.float64)
     c = np.asarray(kcalls, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
@@ -142,14 +171,18 @@ def fit_time_and_calls(
     quantile = INTERVAL_INFLATION * float(scipy_stats.t.ppf(0.5 + confidence / 2.0, max(n_eff - 3.0, 1.0)))
     params = np.asarray(robust.params, dtype=np.float64)
 
-    def interval(index: int) -> Interval:
+    hours_span = float(h.max() - h.min())
+    kcalls_span = float(c.max() - c.min())
+
+    def interval(index: int, span: float) -> Interval:
         half = quantile * math.sqrt(max(cov[index, index], 0.0))
-        return Interval(float(params[index]), float(params[index] - half), float(params[index] + half))
+        value = float(params[index])
+        return Interval(value, value - half, value + half).at_least(quantum / span if span > 0 else 0.0)
 
     return TimeAndCalls(
         intercept=float(params[0]),
-        per_hour=interval(1),
-        per_1k_calls=interval(2),
+        per_hour=interval(1, hours_span),
+        per_1k_calls=interval(2, kcalls_span),
         covariance=((float(cov[1, 1]), float(cov[1, 2])), (float(cov[2, 1]), float(cov[2, 2]))),
         quantile=quantile,
         points=len(h),
@@ -158,4 +191,6 @@ def fit_time_and_calls(
         lags=lags,
         hours_start=float(h.min()),
         hours_end=float(h.max()),
+        kcalls_span=kcalls_span,
+        quantum=quantum,
     )

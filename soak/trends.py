@@ -20,6 +20,7 @@ entries and bytes against their caps) is explained growth: the memory trend star
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from soak.formatting import MEGABYTE, SECONDS_PER_HOUR, fmt_duration, fmt_hours,
 from soak.growth_sites import reason_text
 from soak.night import Evidence, backtest, compressed, judge_night
 from soak.plotfiles import PlotFile
+from soak.projection import Interval
 from soak.stats import Trend, ess_factor, fit_trend
 from soak.thresholds import Thresholds
 from soak.verdict import Criterion, Status, TrendLine
@@ -58,8 +60,11 @@ class TrendSpec:
     plot: PlotFile
 
 
+PAGE_MB = mmap.PAGESIZE / MEGABYTE
+"""RSS and USS move in whole pages: a span flat to the page bounds growth to one page over it, not to zero."""
+
 TREND_SPECS: tuple[TrendSpec, ...] = (
-    TrendSpec("memory", "rss_bytes", "RSS memory", "MB", MEGABYTE, lambda th: th.memory_growth_mb_per_h, 0.0,
+    TrendSpec("memory", "rss_bytes", "RSS memory", "MB", MEGABYTE, lambda th: th.memory_growth_mb_per_h, PAGE_MB,
               "memory", PlotFile.MEMORY),
     TrendSpec("file descriptors", "fds", "open file descriptors", "FDs", 1.0, lambda th: th.fd_growth_per_h, 1.0,
               "resources", PlotFile.FDS_THREADS),
@@ -73,7 +78,7 @@ TREND_SPECS: tuple[TrendSpec, ...] = (
               lambda th: th.close_wait_growth_per_h, 1.0, "resources", PlotFile.TCP),
 )  # fmt: skip
 USS_SPEC = TrendSpec(
-    "uss", "uss_bytes", "USS memory", "MB", MEGABYTE, lambda th: th.memory_growth_mb_per_h, 0.0, "memory",
+    "uss", "uss_bytes", "USS memory", "MB", MEGABYTE, lambda th: th.memory_growth_mb_per_h, PAGE_MB, "memory",
     PlotFile.MEMORY,
 )  # fmt: skip
 PY_BLOCKS_SPEC = TrendSpec(
@@ -221,19 +226,17 @@ def decide(
     return Decision(Status.INCONCLUSIVE, f"{why}; the run would need {needed} to decide")
 
 
-def projection(trend: Trend, budget: float, unit: str, th: Thresholds) -> dict[str, Any]:
-    """Growth over a night (``night_hours``) at the fitted rate, with the slope's interval, against a budget."""
+def projection(trend: Trend, budget: float, unit: str, quantum: float, th: Thresholds) -> dict[str, Any]:
+    """Growth over a night (``night_hours``) at the fitted rate, with the slope's interval, against a budget.
+
+    The interval is at least one ``quantum`` over the trend's span, carried to the night: a series flat to its step
+    has a zero-width slope interval, but growth below one step was not seen, not ruled out.
+    """
     hours = th.night_hours
     est = trend.estimate
-    return {
-        "hours": hours,
-        "value": est.slope * hours,
-        "low": est.low * hours,
-        "high": est.high * hours,
-        "unit": unit,
-        "budget": budget,
-        "within_budget": est.high * hours <= budget,
-    }
+    floor = quantum * hours / trend.span if quantum > 0 and trend.span > 0 else 0.0
+    night = Interval(est.slope * hours, est.low * hours, est.high * hours).at_least(floor)
+    return {"hours": hours, **night.to_dict(), "unit": unit, "budget": budget, "within_budget": night.high <= budget}
 
 
 def projection_text(proj: dict[str, Any]) -> str:
@@ -370,7 +373,7 @@ def _judge_resource(
         return [Criterion(spec.key, Status.INCONCLUSIVE, "too few samples", threshold, reason, spec.group, spec.plot)]
     ctx.lines.append(trend_line(spec, trend))
     sites = reason_text(ctx.allocations) if spec.column == "rss_bytes" else ""
-    tested = backtest(ctx, values, mask, spec.unit)
+    tested = backtest(ctx, values, mask, spec.unit, spec.quantum)
     budget = allowance * th.night_hours
     halves = _halves(ctx, values, mask, trend)
     night = None
@@ -389,7 +392,7 @@ def _judge_resource(
                       night.projection, night.per_hour, night.per_1k_calls, tested)
         ]  # fmt: skip
     decision = decide(trend, halves, allowance, spec.quantum, spec.label, unit, th)
-    proj = projection(trend, budget, spec.unit, th)
+    proj = projection(trend, budget, spec.unit, spec.quantum, th)
     parts = [decision.reason, projection_text(proj), explained, sites, extra]
     reason = "; ".join(part for part in parts if part)
     return [
@@ -477,7 +480,7 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
             f"{fmt_num(baseline)} → {fmt_num(end)} ms over {fmt_duration(span_h * SECONDS_PER_HOUR)} "
             f"(×{end / baseline:.2f}; {fmt_num(est.slope, True)} ms/h, CI {fmt_interval(est.low, est.high)})"
         )
-        proj = projection(trend, baseline * (limit - 1.0), "ms", th)
+        proj = projection(trend, baseline * (limit - 1.0), "ms", 0.0, th)
         reason = (
             f"{decision.reason}; allowance {fmt_num(allowance)} ms/h is ×{limit:g} over this run's span; "
             f"{projection_text(proj)}"

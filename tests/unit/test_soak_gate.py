@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import re
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,16 @@ def test_every_trend_criterion_states_its_24_hour_projection_against_the_night_b
     assert "by 24 h" in memory.reason
     for name in ("file descriptors", "threads", "upstream sockets", "p50 latency creep", "p95 latency creep"):
         assert criterion(verdict, name).projection_24h is not None, name
+
+
+def test_memory_flat_to_the_page_projects_one_page_over_its_span_not_a_zero_width_night(tmp_path: Path) -> None:
+    verdict = judged(tmp_path, duration_s=3600, rss=lambda t: np.full(t.size, 150 * MB))
+    memory = criterion(verdict, "memory")
+    projection = memory.projection_24h
+    assert projection is not None and memory.status is Status.HELD, memory.reason
+    span_h = 0.8  # after the 12-minute warm-up of a one-hour run
+    assert projection["high"] - projection["value"] >= mmap.PAGESIZE / MB * 24 / span_h * 0.99, projection
+    assert projection["within_budget"] is True
 
 
 def test_latency_that_grows_five_ms_a_minute_is_broken_on_p50_and_p95_in_a_six_minute_run(tmp_path: Path) -> None:

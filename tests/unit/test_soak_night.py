@@ -3,6 +3,7 @@ guarded like the wall-clock gate, checked against the run's own end, and refused
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,18 @@ def test_flat_resources_hold_a_two_hour_night_with_every_projection_in_budget(tm
         projection = criteria[name].projection_24h
         assert projection is not None and projection["high"] <= projection["budget"]
     assert criteria["pacing"].status == "held", criteria["pacing"].figure
+
+
+def test_memory_flat_to_the_page_gets_an_interval_of_one_page_over_its_span_not_of_zero(tmp_path: Path) -> None:
+    memory = _night(tmp_path, 7200.0, scaled=True, rss=lambda t: np.full(t.size, 150 * MB))["memory"]
+    projection = memory.projection_24h
+    assert projection is not None and memory.per_hour is not None
+    page_mb = mmap.PAGESIZE / MB
+    fitted_h = (7200.0 - min(0.2 * 7200.0, Thresholds().warmup_max_s)) / 3600.0  # after the warm-up
+    assert projection["high"] - projection["value"] >= page_mb * (24 / K) / fitted_h * 0.99, projection
+    assert projection["wall_clock"]["high"] - projection["wall_clock"]["value"] >= page_mb * 24 / fitted_h * 0.99
+    assert memory.per_hour["high"] - memory.per_hour["low"] >= 2 * page_mb / fitted_h * 0.99, memory.per_hour
+    assert memory.status == "held", memory.reason
 
 
 def test_one_thread_started_late_in_a_short_run_is_not_called_a_leak(tmp_path: Path) -> None:
