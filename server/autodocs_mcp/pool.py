@@ -7,9 +7,14 @@ here and kept, and ``pool_stats`` is the single place that reads the pool's inte
 
 from __future__ import annotations
 
+import select
+import socket
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore2
 import httpx2
 
 
@@ -20,6 +25,74 @@ class PoolLimits:
     keepalive_expiry_s: float
     pool_timeout_s: float
     connect_timeout_s: float
+
+
+class _ProbedStream(httpcore2.AsyncNetworkStream):
+    """A connection's stream whose "is the idle socket readable?" probe costs one ``poll``.
+
+    The pool asks every idle connection ``has_expired()`` each time a request comes or goes, which asks the stream
+    ``get_extra_info("is_readable")``; httpcore2's anyio stream answers through anyio's ``extra_attributes``, which
+    builds a dict and calls ``getpeername`` on every probe. With eight pooled connections that was ~0.25 ms of
+    server CPU per cold call (3.9 ms in all, measured in process). The raw socket is looked up once here instead;
+    everything else is the wrapped stream's.
+    """
+
+    def __init__(self, inner: httpcore2.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (httpcore2's)
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore2.AsyncNetworkStream:
+        return _ProbedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return is_readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+def is_readable(sock: socket.socket | None) -> bool:
+    """Whether ``recv`` would return at once (data, or the ``b""`` of a peer's close); a socket that is gone counts
+    as readable, so the pool drops its connection (httpcore2's own rule)."""
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class ProbedBackend(httpcore2.AsyncNetworkBackend):
+    """httpcore2's anyio backend, its streams wrapped in ``_ProbedStream``."""
+
+    def __init__(self, inner: httpcore2.AsyncNetworkBackend | None = None) -> None:
+        self._inner = inner if inner is not None else httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (the interface's signature)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        return _ProbedStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 def build_client(base_url: str, limits: PoolLimits, user_agent: str) -> tuple[httpx2.AsyncClient, Any]:
@@ -37,6 +110,7 @@ def build_client(base_url: str, limits: PoolLimits, user_agent: str) -> tuple[ht
         trust_env=False,
         retries=0,
     )
+    transport._pool._network_backend = ProbedBackend()  # no public parameter for it; see _ProbedStream
     client = httpx2.AsyncClient(
         base_url=base_url,
         transport=transport,

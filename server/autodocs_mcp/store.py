@@ -287,11 +287,14 @@ class ReleaseStore:
         except ValueError:
             raise not_found_error(name, version) from None
         requests = 0 if project.payload is None else 1
-        meta = await self._remembered_release(key)
+        in_listing = project.payload is not None and version == project.index.latest
+        # A release's metadata never changes, so one that rides in the listing just fetched needs no disk read:
+        # the file could only hold the same document (a cold call saves a thread hop and a failed open).
+        meta = self._memory_release(key) if in_listing else await self._remembered_release(key)
         if meta is not None:
             return Release(key, meta, project.payload is None, requests, project.stale)
         self._misses += 1
-        if project.payload is not None and version == project.index.latest:
+        if project.payload is not None and in_listing:
             meta = parse_release(project.payload, max_description_chars=self._max_description_chars)
         else:
             document = await self._get(f"{quote(name)}/{quote(version)}/json", key.package, version)
@@ -301,10 +304,15 @@ class ReleaseStore:
         self._disk.put(key, meta.to_cache_dict())
         return Release(key, meta, False, requests)
 
-    async def _remembered_release(self, key: CacheKey) -> PackageMetadata | None:
+    def _memory_release(self, key: CacheKey) -> PackageMetadata | None:
         meta = self._releases.get(key)
         if meta is not None:
             self._hits += 1
+        return meta
+
+    async def _remembered_release(self, key: CacheKey) -> PackageMetadata | None:
+        meta = self._memory_release(key)
+        if meta is not None:
             return meta
         entry = await self._disk.read(key)
         newer = self._releases.get(key)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from autodocs_mcp.budget import MemoryBudget
+from autodocs_mcp.disk import CacheKey, DiskStore
 from autodocs_mcp.docs import RenderedDocs, render_docs
 from autodocs_mcp.errors import AutoDocsError, ErrorCode
 from autodocs_mcp.metadata import PackageMetadata
@@ -143,6 +144,28 @@ async def test_a_cold_latest_release_costs_one_upstream_request_and_a_warm_one_n
     assert again == text and upstream.calls == 1
     assert store.stats()["hits"] >= 2
     await store.close()
+
+
+async def test_a_cold_latest_release_reads_the_disk_once_for_the_index_and_not_for_the_release_it_rides_with(
+    tmp_path: Path, upstream: FakeUpstream, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path / "cache", upstream, clock)
+    read: list[str] = []
+    original = DiskStore.read
+
+    def counting(self: DiskStore, key: CacheKey) -> object:
+        read.append(key.label)
+        return original(self, key)
+
+    monkeypatch.setattr(DiskStore, "read", counting)
+    await docs(store, "widget")
+    assert read == ["widget:index"]
+    await store.close()
+    restarted = make_store(tmp_path / "cache", upstream, clock)
+    project = await restarted.project("widget")
+    await restarted.release("widget", "2.0", project)
+    assert read == ["widget:index", "widget:index", "widget==2.0"] and upstream.calls == 1
+    await restarted.close()
 
 
 async def test_an_older_release_costs_a_second_request_for_its_own_document(
