@@ -7,6 +7,9 @@ Why it is shaped this way:
   best-effort: a failed write is logged and counted, never raised into the tool call.
 * Writes happen behind the caller. Which payload is written when is decided by ``writeback.WriteBehind`` (pure
   state: one writer per key, last write wins, a bounded backlog); the drain here only carries its decisions out.
+* Folder fsyncs are batched (``disk.DiskStore.sync_folders``): the first write after a batch schedules the next
+  one ``FOLDER_SYNC_DELAY_S`` later, ``FOLDER_SYNC_MAX`` folders waiting start it at once, and every flush runs
+  one, so a flushed write's name is durable and an unflushed one is at most that delay from it.
 * The file layer itself (crash safety, envelopes, hostile names) is ``disk.DiskStore``; keys come from
   ``disk.release_key``/``disk.index_key`` (``names.normalize_name`` underneath), the one key function.
 * Time is the owner's: ``written_at`` stamps come from the ``wall_clock`` it passes (the ``ReleaseStore``'s one
@@ -50,6 +53,12 @@ from autodocs_mcp.writeback import Offer, WriteBehind
 
 log = structlog.get_logger(__name__)
 
+FOLDER_SYNC_DELAY_S = 1.0
+"""How long a written file's name may wait for its folder's fsync: a batch then holds every folder a second of
+cold calls wrote (their index and release share one), instead of one fsync per file."""
+FOLDER_SYNC_MAX = 256
+"""Folders waiting that start a batch at once, whatever the delay: the set of unsynced names stays bounded."""
+
 
 class DocCache:
     """Per-(package, version) metadata plus per-package release indexes on disk, with an optional memory tier."""
@@ -80,6 +89,9 @@ class DocCache:
         self._writes: WriteBehind[CacheKey] = WriteBehind(max_pending_writes)
         self._writers: dict[CacheKey, asyncio.Task[None]] = {}
         self._flushes: list[tuple[int, asyncio.Future[None]]] = []
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_errors = 0
         self._closed = False
         self._hits = 0
         self._disk_hits = 0
@@ -211,6 +223,7 @@ class DocCache:
                     log.warning("cache_write_failed", key=key.label, error=repr(exc))
                 else:
                     self._writes_done += 1
+                    self._schedule_folder_sync(disk)
                 finally:
                     self._writes.finish(key)
                     self._wake_flushes()
@@ -219,6 +232,33 @@ class DocCache:
             if self._writes.abandon(key):
                 self._writes_dropped += 1
             self._wake_flushes()
+
+    def _schedule_folder_sync(self, disk: DiskStore) -> None:
+        """Decide when the folders just written get their fsync: at once past the count bound, else after the
+        delay (one timer for all of them)."""
+        if disk.unsynced >= FOLDER_SYNC_MAX:
+            self._start_folder_sync()
+        elif self._sync_timer is None:
+            self._sync_timer = asyncio.get_running_loop().call_later(FOLDER_SYNC_DELAY_S, self._start_folder_sync)
+
+    def _start_folder_sync(self) -> None:
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_folders())
+
+    async def _sync_folders(self) -> None:
+        """One batch of folder fsyncs on an I/O thread; a failure is counted and logged, and its folders wait for
+        the next batch."""
+        disk = self._disk
+        if disk is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, disk.sync_folders)
+        except OSError as exc:
+            self._sync_errors += 1
+            log.warning("cache_folder_sync_failed", error=repr(exc))
 
     def _wake_flushes(self) -> None:
         if not self._flushes:
@@ -239,14 +279,27 @@ class DocCache:
         Unbounded by design: the caller owns the deadline (``asyncio.timeout``); cancelling only stops waiting.
         """
         ticket = self._writes.last_ticket
-        if self._writes.settled_through(ticket):
+        if not self._writes.settled_through(ticket):
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._flushes.append((ticket, waiter))
+            try:
+                await waiter
+            finally:
+                self._flushes = [(t, w) for t, w in self._flushes if w is not waiter]
+        await self._flush_folders()
+
+    async def _flush_folders(self) -> None:
+        """Every folder written so far fsynced: a batch already running may hold some of them, so it is waited
+        for, then one more batch takes the rest."""
+        if self._disk is None:
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._flushes.append((ticket, waiter))
-        try:
-            await waiter
-        finally:
-            self._flushes = [(t, w) for t, w in self._flushes if w is not waiter]
+        running = self._sync_task
+        if running is not None and not running.done():
+            await asyncio.shield(running)
+        if self._disk.unsynced:
+            self._start_folder_sync()
+            if self._sync_task is not None:
+                await asyncio.shield(self._sync_task)
 
     async def close(self) -> None:
         """Refuse new writes, flush the accepted ones, and release the I/O threads; later reads are memory-only."""
@@ -257,6 +310,9 @@ class DocCache:
         try:
             await self.flush()
         finally:
+            if self._sync_timer is not None:
+                self._sync_timer.cancel()
+                self._sync_timer = None
             self._executor.shutdown(wait=False)
 
     async def clear(self) -> set[CacheKey]:
@@ -307,6 +363,9 @@ class DocCache:
             "write_errors": self._write_errors,
             "writes_dropped": self._writes_dropped,
             "writes_refused": self._writes_refused,
+            "folder_syncs": self._disk.folder_syncs if self._disk is not None else 0,
+            "folder_sync_errors": self._sync_errors,
+            "unsynced_folders": self._disk.unsynced if self._disk is not None else 0,
             "corrupt_removed": self._corrupt_removed,
             "evictions": self._memory.evictions,
             "memory_entries": len(self._memory),

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 import structlog
 
+from autodocs_mcp import cache as cache_module
+from autodocs_mcp import disk as disk_module
 from autodocs_mcp.cache import DocCache
-from autodocs_mcp.disk import PROCESS_STARTED, DiskStore, index_key, is_stale_temp
+from autodocs_mcp.disk import PROCESS_STARTED, DiskStore, index_key, is_stale_temp, release_key
 
 DAY = 86_400.0
 
@@ -400,6 +402,83 @@ async def test_flush_returns_only_after_pending_writes_are_on_disk(cache_dir: Pa
     assert cache.stats()["writes"] == 20
     assert len(listing(cache_dir / "pkg")) == 20
     assert cache.scan_invalid() == []
+    await cache.close()
+
+
+def test_folders_written_since_the_last_batch_are_fsynced_once_each_and_the_cache_folder_once_it_gained_one(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(disk_module, "_fsync_dir", synced.append)
+    cache_dir.mkdir()
+    store = DiskStore(cache_dir.resolve(), 1024 * 1024)
+    for package in ("alpha", "beta"):
+        store.write(index_key(package), envelope(f"{package}:index", {}), 1.0)
+        store.write(release_key(package, "1.0"), envelope(f"{package}==1.0", {}), 1.0)
+    assert synced == [] and store.unsynced == 3
+    assert store.sync_folders() == 3
+    root = cache_dir.resolve()
+    assert sorted(synced) == sorted([root / "alpha", root / "beta", root]) and synced[-1] == root
+    assert store.sync_folders() == 0 and store.unsynced == 0 and store.folder_syncs == 3
+
+
+def test_a_folder_whose_fsync_fails_waits_for_the_next_batch_and_one_removed_meanwhile_is_skipped(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_dir.mkdir()
+    root = cache_dir.resolve()
+    store = DiskStore(root, 1024 * 1024)
+    store.write(release_key("alpha", "1.0"), envelope("alpha==1.0", {}), 1.0)
+    store.write(release_key("gone", "1.0"), envelope("gone==1.0", {}), 1.0)
+    for path in (root / "gone").iterdir():
+        path.unlink()
+    (root / "gone").rmdir()
+    real = disk_module._fsync_dir
+
+    def failing_once(path: Path) -> None:
+        monkeypatch.setattr(disk_module, "_fsync_dir", real)
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(disk_module, "_fsync_dir", failing_once)
+    with pytest.raises(OSError):
+        store.sync_folders()
+    assert store.unsynced == 1
+    assert store.sync_folders() == 1 and store.unsynced == 0
+
+
+async def test_a_burst_of_writes_costs_fewer_folder_fsyncs_than_files_and_a_flush_leaves_none_waiting(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    real = disk_module._fsync_dir
+
+    def counting(path: Path) -> None:
+        synced.append(path)
+        real(path)
+
+    monkeypatch.setattr(disk_module, "_fsync_dir", counting)
+    cache = DocCache(cache_dir)
+    for n in range(20):
+        await cache.put_index(f"pkg-{n}", doc(n))
+        await cache.put_version(f"pkg-{n}", "1.0", doc(n))
+    await cache.flush()
+    stats = cache.stats()
+    assert stats["writes"] == 40 and stats["unsynced_folders"] == 0
+    assert {path.name for path in synced} >= {f"pkg-{n}" for n in range(20)}
+    assert len(synced) < 40, "one folder fsync per file written"
+    await cache.close()
+
+
+async def test_written_names_are_made_durable_after_the_delay_without_a_flush(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "FOLDER_SYNC_DELAY_S", 0.05)
+    cache = DocCache(cache_dir)
+    await cache.put_version("pkg", "1.0", doc())
+    deadline = time.monotonic() + 10.0
+    while cache.stats()["folder_syncs"] < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert cache.stats()["folder_syncs"] == 2 and cache.stats()["unsynced_folders"] == 0
     await cache.close()
 
 
