@@ -29,6 +29,10 @@ from tests.support.serverstats import metrics
 
 TOKEN = "alloc-token-0123456789abcdef"
 PACKAGES = ("requests", "flask", "httpx", "click", "jinja2", "starlette")
+TRACED_FLOOR_BYTES = 200_000
+"""Live bytes allocated since tracing began that a server holds after ``warm_up``: six packages' parsed releases,
+indexes and renders, and the SDK's session (measured ~530-590 KB; above 1 MB while the upstream pool's network
+backend was still imported lazily, on the first request, inside the trace)."""
 SITE_KEYS = {"file", "line", "size", "count"}
 BODY_KEYS = {
     "tracing",
@@ -75,7 +79,7 @@ async def test_a_traced_server_names_its_largest_allocation_sites_after_serving_
     body = response.json()
     assert set(body) == BODY_KEYS
     assert body["tracing"] is True and body["frames"] == 1
-    assert body["traced_peak_bytes"] >= body["traced_bytes"] > 1_000_000
+    assert body["traced_peak_bytes"] >= body["traced_bytes"] > TRACED_FLOOR_BYTES
     assert body["total_blocks"] > 1000 and body["elapsed_ms"] > 0
     sites = body["sites"]
     assert 100 < len(sites) <= 1000 and body["total_sites"] >= len(sites)
@@ -122,13 +126,13 @@ def test_metrics_report_that_tracing_is_on_with_its_frames_and_traced_bytes(trac
     python = metrics(traced_server.base_url)["python"]
     assert python["tracemalloc_tracing"] is True
     assert python["tracemalloc_frames"] == 1
-    assert python["tracemalloc_traced_bytes"] > 1_000_000
+    assert python["tracemalloc_traced_bytes"] > TRACED_FLOOR_BYTES
     with httpx2.Client(timeout=10.0, trust_env=False) as http:
         text = http.get(f"{traced_server.base_url}/metrics").text
     families = {family.name: family for family in text_string_to_metric_families(text)}
     assert families["autodocs_python_tracemalloc_tracing"].samples[0].value == 1
     assert families["autodocs_python_tracemalloc_frames"].samples[0].value == 1
-    assert families["autodocs_python_tracemalloc_traced_bytes"].samples[0].value > 1_000_000
+    assert families["autodocs_python_tracemalloc_traced_bytes"].samples[0].value > TRACED_FLOOR_BYTES
 
 
 def test_a_server_without_the_setting_answers_409_and_reports_tracing_off(
