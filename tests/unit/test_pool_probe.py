@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
-from autodocs_mcp.pool import PoolLimits, build_client, is_readable, pool_stats
+import trustme
+
+from autodocs_mcp.pool import PoolLimits, ProbedBackend, build_client, is_readable, pool_stats
+from tests.support.waiting import eventually
 
 LIMITS = PoolLimits(max_connections=4, max_keepalive=4, keepalive_expiry_s=30.0, pool_timeout_s=2.0,
                     connect_timeout_s=2.0)  # fmt: skip
@@ -54,5 +58,32 @@ async def test_an_idle_connection_the_upstream_closed_is_replaced_not_reused() -
         assert connections == 2 and pool_stats(transport)["open"] <= 1
     finally:
         await client.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_over_tls_the_probe_still_polls_the_raw_socket_and_the_tls_object_passes_through() -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
+
+    async def handle(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        plain = await ProbedBackend().connect_tcp("127.0.0.1", port, timeout=5.0)
+        stream = await plain.start_tls(client_context, server_hostname="127.0.0.1", timeout=5.0)
+        assert stream.get_extra_info("ssl_object") is not None
+        assert stream.get_extra_info("is_readable") is False
+        peer = await asyncio.wait_for(accepted.get(), 5.0)
+        peer.transport.abort()  # gone without TLS's goodbye, as a dropped upstream connection is
+        await eventually(lambda: bool(stream.get_extra_info("is_readable")), 5.0, "the peer's close seen")
+        await stream.aclose()
+    finally:
         server.close()
         await server.wait_closed()
