@@ -254,11 +254,15 @@ class DocCache:
         disk = self._disk
         if disk is None:
             return
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, disk.sync_folders)
+            await loop.run_in_executor(self._executor, disk.sync_folders)
         except OSError as exc:
             self._sync_errors += 1
             log.warning("cache_folder_sync_failed", error=repr(exc))
+        if disk.unsynced and self._sync_timer is None and not self._closed:
+            # written while this batch ran (their timer found it running), or failed in it: the next batch is theirs
+            self._sync_timer = loop.call_later(FOLDER_SYNC_DELAY_S, self._start_folder_sync)
 
     def _wake_flushes(self) -> None:
         if not self._flushes:

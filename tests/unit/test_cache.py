@@ -483,6 +483,43 @@ async def test_written_names_are_made_durable_after_the_delay_without_a_flush(
     await cache.close()
 
 
+async def test_folders_written_while_a_batch_runs_get_the_next_batch_without_another_write(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "FOLDER_SYNC_DELAY_S", 0.02)
+    release = threading.Event()
+    real = DiskStore.sync_folders
+    calls = 0
+
+    def held_first(self: DiskStore) -> int:
+        nonlocal calls
+        calls += 1
+        synced = real(self)
+        if calls == 1:
+            release.wait(10.0)  # held after taking its folders: what is written now is not in this batch
+        return synced
+
+    started = 0
+    start = DocCache._start_folder_sync
+
+    def counted_start(self: DocCache) -> None:
+        nonlocal started
+        started += 1
+        start(self)
+
+    monkeypatch.setattr(DiskStore, "sync_folders", held_first)
+    monkeypatch.setattr(DocCache, "_start_folder_sync", counted_start)
+    cache = DocCache(cache_dir)
+    await cache.put_version("first", "1.0", doc())
+    await eventually(lambda: calls == 1, 10.0, "the first batch running")
+    await cache.put_version("second", "1.0", doc())
+    # the second write's timer fires while the first batch is still held, and finds it running
+    await eventually(lambda: started == 2 and cache.stats()["unsynced_folders"] > 0, 10.0, "the second timer")
+    release.set()
+    await eventually(lambda: cache.stats()["unsynced_folders"] == 0, 10.0, "the second folder synced")
+    await cache.close()
+
+
 async def test_flush_waits_for_a_write_held_in_flight(cache_dir: Path, gated_writes: threading.Event) -> None:
     cache = DocCache(cache_dir)
     await cache.put_version("pkg", "1.0", doc())
