@@ -410,7 +410,10 @@ def _side_note(ctx: GateContext, spec: TrendSpec, mask: BoolArray) -> str:
         return ""
     ctx.lines.append(trend_line(spec, trend))
     est = trend.estimate
-    return f"{spec.label} {fmt_num(est.slope, True)} {spec.unit}/h (CI {fmt_interval(est.low, est.high)}, not gated)"
+    floor = spec.quantum / trend.span if spec.quantum > 0 and trend.span > 0 else 0.0
+    slope = Interval(est.slope, est.low, est.high).at_least(floor)  # flat to the page is not "exactly zero"
+    interval = fmt_interval(slope.low, slope.high)
+    return f"{spec.label} {fmt_num(slope.value, True)} {spec.unit}/h (CI {interval}, not gated)"
 
 
 def judge_resources(ctx: GateContext) -> list[Criterion]:
