@@ -271,16 +271,26 @@ def _halves(ctx: GateContext, values: FloatArray, mask: BoolArray, trend: Trend)
     return fit_column(ctx, values, mask & (ctx.t < middle)), fit_column(ctx, values, mask & (ctx.t >= middle))
 
 
+def slope_interval(spec: TrendSpec, trend: Trend) -> Interval:
+    """The fitted slope and its interval, at least one step of the series over the span (a page of RSS, one FD):
+    a series flat to its step has a zero-width Theil–Sen interval, but growth below one step was not seen, not
+    ruled out. What the figure, the plot's legend and the side notes show."""
+    est = trend.estimate
+    floor = spec.quantum / trend.span if spec.quantum > 0 and trend.span > 0 else 0.0
+    return Interval(est.slope, est.low, est.high).at_least(floor)
+
+
 def trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
     estimate = trend.estimate
+    slope = slope_interval(spec, trend)
     return TrendLine(
         column=spec.column,
         label=spec.label,
         unit=spec.unit,
         scale=spec.scale,
         slope_per_h=estimate.slope,
-        low_per_h=estimate.low,
-        high_per_h=estimate.high,
+        low_per_h=slope.low,
+        high_per_h=slope.high,
         p_value=trend.test.p_value,
         intercept=estimate.intercept,
         t_start_s=trend.x_start * SECONDS_PER_HOUR,
@@ -290,11 +300,12 @@ def trend_line(spec: TrendSpec, trend: Trend) -> TrendLine:
     )
 
 
-def _figure(trend: Trend, unit: str) -> str:
+def _figure(spec: TrendSpec, trend: Trend, unit: str) -> str:
     est = trend.estimate
+    slope = slope_interval(spec, trend)
     level = round(100 * est.confidence)
     return (
-        f"{fmt_num(est.slope, True)} {unit} ({level}% CI {fmt_interval(est.low, est.high)}; "
+        f"{fmt_num(est.slope, True)} {unit} ({level}% CI {fmt_interval(slope.low, slope.high)}; "
         f"Mann–Kendall {fmt_p(trend.test.p_value)}, lag-1 r={est.autocorrelation:.2f})"
     )
 
@@ -396,7 +407,7 @@ def _judge_resource(
     parts = [decision.reason, projection_text(proj), explained, sites, extra]
     reason = "; ".join(part for part in parts if part)
     return [
-        Criterion(spec.key, decision.status, _figure(trend, unit), threshold, reason, spec.group, spec.plot, proj,
+        Criterion(spec.key, decision.status, _figure(spec, trend, unit), threshold, reason, spec.group, spec.plot, proj,
                   backtest=tested)
     ]  # fmt: skip
 
@@ -409,9 +420,7 @@ def _side_note(ctx: GateContext, spec: TrendSpec, mask: BoolArray) -> str:
     if trend is None:
         return ""
     ctx.lines.append(trend_line(spec, trend))
-    est = trend.estimate
-    floor = spec.quantum / trend.span if spec.quantum > 0 and trend.span > 0 else 0.0
-    slope = Interval(est.slope, est.low, est.high).at_least(floor)  # flat to the page is not "exactly zero"
+    slope = slope_interval(spec, trend)
     interval = fmt_interval(slope.low, slope.high)
     return f"{spec.label} {fmt_num(slope.value, True)} {spec.unit}/h (CI {interval}, not gated)"
 

@@ -175,6 +175,7 @@ def test_memory_flat_to_the_page_projects_one_page_over_its_span_not_a_zero_widt
     verdict = judged(tmp_path, duration_s=3600, rss=flat, uss=flat)
     memory = criterion(verdict, "memory")
     assert "USS memory +0.000 MB/h (CI −0.005…+0.005, not gated)" in memory.reason, memory.reason
+    assert "CI −0.005…+0.005;" in memory.figure, memory.figure
     projection = memory.projection_24h
     assert projection is not None and memory.status is Status.HELD, memory.reason
     span_h = 0.8  # after the 12-minute warm-up of a one-hour run
