@@ -157,6 +157,17 @@ def test_growth_before_the_targets_bounded_tiers_settle_is_explained_and_not_jud
     assert "of 1,024 entries" in memory.reason
 
 
+def test_a_tier_whose_entries_dip_while_its_bytes_stay_flat_does_not_excuse_memory_growth(tmp_path: Path) -> None:
+    # The 4 Dec night: the tier's entry count dipped below 95 % in the fault windows, its bytes did not move, and
+    # RSS stepped up there; the dip must not make the gate call that growth "tiers filling".
+    dip = lambda t: np.where((t > 1500) & (t < 2700), 900.0, 1000.0)  # noqa: E731
+    rss = combine(150 * MB, lambda t: np.clip(t - 1500, 0, 1200) / 1200 * 8 * MB, noise(0.05 * MB, 3))
+    verdict = judged(tmp_path, duration_s=3600, rss=rss, cache_entries=dip, cache_bytes=lambda t: np.full(t.size, 2e7))
+    memory = criterion(verdict, "memory")
+    assert "explained by the target's bounded tiers" not in memory.reason, memory.reason
+    assert memory.status is not Status.HELD, memory.reason  # the old rule held it
+
+
 def test_every_trend_criterion_states_its_24_hour_projection_against_the_night_budget(tmp_path: Path) -> None:
     rss = combine(150 * MB, linear(5 * MB), noise(1 * MB, 4))
     verdict = judged(tmp_path, rss=rss)
