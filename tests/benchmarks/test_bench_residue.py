@@ -16,13 +16,10 @@ differ from the shipped ones only where a kind needs it, each with its reason be
 from __future__ import annotations
 
 import itertools
-import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
@@ -30,8 +27,16 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from mcp_locust.children import wait_until
 from pypi_mock.admin import set_faults
-from tests.reliability.harness import MCP_HEADERS, PROTOCOL_VERSION, McpHttp, call_body, initialize_body
+from tests.reliability.harness import (
+    MCP_HEADERS,
+    PROTOCOL_VERSION,
+    McpHttp,
+    call_body,
+    initialize_body,
+    send_and_close,
+)
 from tests.support.processes import ManagedProcess, start_server
+from tests.support.serverstats import heap_blocks, metrics, no_request_open
 
 pytestmark = pytest.mark.residue
 
@@ -106,16 +111,9 @@ def aborted_call(base_url: str, i: int) -> None:
     if i % ABORT_CHECK_EVERY == 0:
         wait_until(lambda: metrics(base_url)["requests_open"] < ABORT_MAX_OPEN, 60.0, "aborted calls draining")
     session = shared_session(base_url, i % ABORT_SESSIONS)
-    host, port = base_url.removeprefix("http://").split(":")
     # a fresh id every time, as a real client's are: state kept per request id must show on every pass
-    body = json.dumps(call_body(next(_abort_ids), "get_package_docs", {"package_name": WARM_NAME})).encode()
-    head = (
-        f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: {MCP_HEADERS['accept']}\r\nmcp-session-id: {session.session_id}\r\n"
-        f"mcp-protocol-version: {PROTOCOL_VERSION}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(head + body)
+    body = call_body(next(_abort_ids), "get_package_docs", {"package_name": WARM_NAME})
+    send_and_close(base_url, session.session_id, body)
 
 
 def session_opened_and_closed(base_url: str, _i: int) -> None:
@@ -136,11 +134,6 @@ def session_abandoned(base_url: str, _i: int) -> None:
         assert done.status_code == 202
 
 
-def metrics(base_url: str) -> dict[str, Any]:
-    snapshot: dict[str, Any] = httpx2.get(f"{base_url}/metrics", params={"format": "json"}, timeout=10).json()
-    return snapshot
-
-
 def idle_sessions_reaped(base_url: str) -> None:
     """Wait (bounded) until only the shared session is open: the reaper has taken every abandoned one."""
     expected = sum(1 for url, _slot in _SESSIONS if url == base_url)
@@ -150,12 +143,7 @@ def idle_sessions_reaped(base_url: str) -> None:
 def in_flight_done(base_url: str) -> None:
     """Aborted calls run on in the server after their client left, and some still wait for the session's
     dispatcher when none is in flight (``requests_open`` counts those); count once both are zero."""
-
-    def done() -> bool:
-        snapshot = metrics(base_url)
-        return bool(snapshot["requests"]["in_flight"] == 0 and snapshot["requests_open"] == 0)
-
-    wait_until(done, 30.0, "aborted calls done")
+    wait_until(lambda: no_request_open(base_url), 30.0, "aborted calls done")
     refused = metrics(base_url)["requests_refused_total"]
     assert refused == 0, f"{refused} aborted calls were refused at the session's bound: the pass measured refusals"
 
@@ -216,13 +204,6 @@ KINDS = [
         settle=idle_sessions_reaped,
     ),
 ]
-
-
-def heap_blocks(base_url: str) -> int:
-    response = httpx2.post(f"{base_url}/debug/heap", timeout=30, trust_env=False)
-    response.raise_for_status()
-    blocks: int = response.json()["allocated_blocks"]
-    return blocks
 
 
 def run_events(server: ManagedProcess, kind: Kind) -> None:

@@ -13,16 +13,15 @@ import re
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mcp_locust.results import AGGREGATED
 from tests.support.locust_runs import EXIT_MARGIN_S, run_locust
-from tests.support.processes import ManagedProcess, start_server
+from tests.support.processes import ManagedProcess
+from tests.support.serverstats import metrics
 
 RUDE_CLASSES = ("NeverClosingUser", "AbortingUser", "ReconnectStormUser", "SessionPerCallUser", "CurrentRevisionUser")
 RUN_S = 20
@@ -121,24 +120,9 @@ def users_option(classes: tuple[str, ...]) -> tuple[str, ...]:
     return ("-u", str(len(classes)), "-r", str(len(classes)))
 
 
-def server_metrics(server: ManagedProcess) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{server.base_url}/metrics?format=json", timeout=10) as response:
-        metrics: dict[str, Any] = json.load(response)
-    return metrics
-
-
 @pytest.fixture
-def server(tmp_path: Path, mock_url: str) -> Iterator[ManagedProcess]:
-    proc = start_server(tmp_path, mock_url, shipped=True)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def relay(server: ManagedProcess) -> Iterator[CountingRelay]:
-    port = int(server.base_url.rsplit(":", 1)[1])
+def relay(shipped_server: ManagedProcess) -> Iterator[CountingRelay]:
+    port = int(shipped_server.base_url.rsplit(":", 1)[1])
     proxy = CountingRelay(port)
     try:
         yield proxy
@@ -147,7 +131,7 @@ def relay(server: ManagedProcess) -> Iterator[CountingRelay]:
 
 
 def test_rude_clients_beside_a_polite_user_fail_nothing_and_leave_open_only_the_sessions_they_abandon(
-    tmp_path: Path, server: ManagedProcess, relay: CountingRelay
+    tmp_path: Path, shipped_server: ManagedProcess, relay: CountingRelay
 ) -> None:
     started = time.monotonic()
     classes = ("SustainedUser", *RUDE_CLASSES)
@@ -174,7 +158,7 @@ def test_rude_clients_beside_a_polite_user_fail_nothing_and_leave_open_only_the_
         "--mcp-current-revision-per-min",
         "120",
     )
-    metrics = server_metrics(server)
+    snapshot = metrics(shipped_server.base_url)
 
     assert time.monotonic() - started < RUN_S + EXIT_MARGIN_S
     for name in EXPECTED_ROWS:
@@ -192,8 +176,8 @@ def test_rude_clients_beside_a_polite_user_fail_nothing_and_leave_open_only_the_
     assert run.row("rude: storm initialize").requests >= 2 * 10, "at least two storms of 10 in 20 s"
     # the polite, aborting and session-per-call users DELETE theirs, the first two at stop, which Locust's shutdown
     # may cut short: one session each is the slack
-    assert abandoned <= metrics["sessions_open"] <= abandoned + 3, metrics
-    assert metrics["sessions_refused_total"] == 0 and metrics["sessions_evicted_total"] == 0, metrics
+    assert abandoned <= snapshot["sessions_open"] <= abandoned + 3, snapshot
+    assert snapshot["sessions_refused_total"] == 0 and snapshot["sessions_evicted_total"] == 0, snapshot
 
 
 def test_rude_classes_at_rate_zero_only_sleep_and_send_nothing(tmp_path: Path) -> None:

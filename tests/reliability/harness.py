@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,6 +95,20 @@ def call_body(request_id: int, tool: str, arguments: Any) -> dict[str, Any]:
         "method": "tools/call",
         "params": {"name": tool, "arguments": arguments},
     }
+
+
+def send_and_close(base_url: str, session_id: str, body: dict[str, Any]) -> None:
+    """``body`` POSTed to ``/mcp`` on ``session_id`` over a raw connection of its own, which is closed as soon as
+    the request is sent: an aborted call, with nothing in a client library to soften the abort."""
+    host, port = base_url.removeprefix("http://").split(":")
+    content = json.dumps(body).encode()
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: {MCP_HEADERS['accept']}\r\nmcp-session-id: {session_id}\r\n"
+        f"mcp-protocol-version: {PROTOCOL_VERSION}\r\nContent-Length: {len(content)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head + content)
 
 
 class McpHttp:
