@@ -286,9 +286,7 @@ def _pace_plan(steps: object) -> PacePlan | None:
 # the backtest: the first half projects the end
 
 
-def backtest(
-    ctx: GateContext, values: FloatArray, mask: BoolArray, unit: str, quantum: float = 0.0
-) -> dict[str, Any] | None:
+def backtest(ctx: GateContext, values: FloatArray, mask: BoolArray, unit: str, quantum: float) -> dict[str, Any] | None:
     """The run's own end projected from the first half of ``mask``'s span, beside the level measured there.
 
     Measured is the median of the last ``trend_max_points``-th of the span; projected is the first half's line (the

@@ -226,16 +226,11 @@ def decide(
     return Decision(Status.INCONCLUSIVE, f"{why}; the run would need {needed} to decide")
 
 
-def projection(trend: Trend, budget: float, unit: str, quantum: float, th: Thresholds) -> dict[str, Any]:
-    """Growth over a night (``night_hours``) at the fitted rate, with the slope's interval, against a budget.
-
-    The interval is at least one ``quantum`` over the trend's span, carried to the night: a series flat to its step
-    has a zero-width slope interval, but growth below one step was not seen, not ruled out.
-    """
+def projection(slope: Interval, budget: float, unit: str, th: Thresholds) -> dict[str, Any]:
+    """Growth over a night (``night_hours``) at the fitted rate, with the slope's interval (``slope_interval``,
+    so at least one step over the span, carried to the night), against a budget."""
     hours = th.night_hours
-    est = trend.estimate
-    floor = quantum * hours / trend.span if quantum > 0 and trend.span > 0 else 0.0
-    night = Interval(est.slope * hours, est.low * hours, est.high * hours).at_least(floor)
+    night = slope.scaled(hours)
     return {"hours": hours, **night.to_dict(), "unit": unit, "budget": budget, "within_budget": night.high <= budget}
 
 
@@ -408,7 +403,7 @@ def _judge_resource(
                       night.projection, night.per_hour, night.per_1k_calls, tested)
         ]  # fmt: skip
     decision = decide(trend, halves, allowance, spec.quantum, spec.label, unit, th)
-    proj = projection(trend, budget, spec.unit, spec.quantum, th)
+    proj = projection(slope_interval(spec, trend), budget, spec.unit, th)
     parts = [decision.reason, projection_text(proj), explained, sites, extra]
     reason = "; ".join(part for part in parts if part)
     return [
@@ -497,7 +492,7 @@ def judge_latency(ctx: GateContext) -> list[Criterion]:
             f"{fmt_num(baseline)} → {fmt_num(end)} ms over {fmt_duration(span_h * SECONDS_PER_HOUR)} "
             f"(×{end / baseline:.2f}; {fmt_num(est.slope, True)} ms/h, CI {fmt_interval(est.low, est.high)})"
         )
-        proj = projection(trend, baseline * (limit - 1.0), "ms", 0.0, th)
+        proj = projection(Interval(est.slope, est.low, est.high), baseline * (limit - 1.0), "ms", th)
         reason = (
             f"{decision.reason}; allowance {fmt_num(allowance)} ms/h is ×{limit:g} over this run's span; "
             f"{projection_text(proj)}"

@@ -238,7 +238,12 @@ class DocCache:
         delay (one timer for all of them)."""
         if disk.unsynced >= FOLDER_SYNC_MAX:
             self._start_folder_sync()
-        elif self._sync_timer is None:
+        else:
+            self._arm_folder_sync()
+
+    def _arm_folder_sync(self) -> None:
+        """One timer for every folder waiting: the first to wait starts it, the rest ride on it."""
+        if self._sync_timer is None:
             self._sync_timer = asyncio.get_running_loop().call_later(FOLDER_SYNC_DELAY_S, self._start_folder_sync)
 
     def _start_folder_sync(self) -> None:
@@ -254,15 +259,14 @@ class DocCache:
         disk = self._disk
         if disk is None:
             return
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, disk.sync_folders)
+            await asyncio.get_running_loop().run_in_executor(self._executor, disk.sync_folders)
         except OSError as exc:
             self._sync_errors += 1
             log.warning("cache_folder_sync_failed", error=repr(exc))
-        if disk.unsynced and self._sync_timer is None and not self._closed:
+        if disk.unsynced and not self._closed:
             # written while this batch ran (their timer found it running), or failed in it: the next batch is theirs
-            self._sync_timer = loop.call_later(FOLDER_SYNC_DELAY_S, self._start_folder_sync)
+            self._arm_folder_sync()
 
     def _wake_flushes(self) -> None:
         if not self._flushes:
